@@ -1,0 +1,1281 @@
+/**
+ * The log store: files (2-byte ids, up to MAX_FILE_BYTES each) kept as a circular log of records over the sectors
+ * of a NOR flash region. Pure logic over a `Flash`: no messages, no timers. Wear levelling, atomic updates,
+ * integrity checks, power-loss recovery and capacity accounting all live here; actors/storage.ts wraps it.
+ *
+ * ============================================================================================================
+ * SPECIFICATION (format version 1)
+ * ============================================================================================================
+ *
+ * Notation: S = sector size, G = page size, N = sector count, P = S - 24 (payload bytes per sector),
+ * H = 18 (record header bytes), F = MAX_FILE_BYTES (4096), R = H + F (largest record), W = H + 10 + 2 * 64 (largest
+ * wipe marker). All integers are little-endian. CRC = CRC-32/IEEE (actors/storage/crc32.ts).
+ *
+ * 1. Sector layout
+ *    bytes 0-3   magic "HSLS"                       \
+ *    byte  4     format version (1)                  |  the 20-byte header frame; every format version keeps
+ *    bytes 5-8   sectorSeq (u32)                     |  magic, version and CRC where they are, so a newer format
+ *    bytes 9-12  floor (u32)                         |  is recognised (and refused) instead of misread
+ *    bytes 13-14 firstRecordOffset (u16, <= P)       |
+ *    byte  15    reserved (0xFF)                     |
+ *    bytes 16-19 CRC of bytes 0-15                  /
+ *    byte  20    retired flag: 0xFF while the sector is live, programmed to 0x00 when it has been reclaimed
+ *    bytes 21-23 reserved (0xFF)
+ *    bytes 24..S payload (P bytes)
+ *    - sectorSeq increases by one each time a sector is opened (the new head), so the live sectors form a run of
+ *      consecutive sectorSeqs; their payloads, in that order, are one continuous log. A log position is the number
+ *      sectorSeq * P + offset (below 2^48, exact in a JS number).
+ *    - firstRecordOffset: where the first record that STARTS in this sector begins. Bytes before it continue a
+ *      record from the previous sector. P means "no record starts here" (a continuation fills the sector).
+ *    - floor: the sectorSeq of the oldest live sector when this sector was opened. Every sector with a lower
+ *      sectorSeq is dead, whatever its own header says (see 5).
+ *
+ * 2. Record layout (byte-packed, may cross page and sector boundaries)
+ *    byte  0     magic 0x5A (never 0xFF, so erased flash is never a record)
+ *    byte  1     kind: 1 data, 2 tombstone, 3 wipe marker
+ *    bytes 2-3   fileId (u16; 0 for a wipe marker)
+ *    bytes 4-7   seq (u32): global, increasing; a copy made by compaction keeps the seq of its original
+ *    bytes 8-9   data length (u16): data <= F, tombstone 0, wipe marker 10 + 2k
+ *    bytes 10-13 CRC of the data
+ *    bytes 14-17 CRC of bytes 0-13
+ *    then the data. Wipe marker data: phase (u8: 1 committed, 2 erased), floor (u32; 0 unless erased),
+ *    voidBelowSeq (u32), k (u8, <= 64), k kept fileIds (u16 each).
+ *
+ * 3. Writing. Records are appended at the head, each flash program covering at most one page, in order. When the
+ *    head sector's payload is exhausted the next sector is opened: the next sector in circular physical order
+ *    after the head (erased first unless it is all 0xFF), its header programmed with sectorSeq = highest + 1,
+ *    floor = the current tail's sectorSeq and firstRecordOffset = min(bytes of the record still to write, P) (0 when
+ *    the sector begins with a new record). The writer never programs a byte that is not 0xFF (mount guarantees
+ *    the head is on erased bytes; opened sectors are verified blank or erased). After programming the new
+ *    header, every free sector that is dead by the new floor is erased, so free sectors are blank or "retired but
+ *    not yet covered" (reclaimed since the last opening).
+ *
+ * 4. Reading the log (mount). For each sector: header valid = magic, CRC, firstRecordOffset <= P. A valid header
+ *    with version != 1 makes the whole store `unsupportedFormat`: nothing is read further and nothing is erased
+ *    (only `format` erases). The live run: start at the highest sectorSeq among valid, unretired headers with
+ *    sectorSeq >= floor (floor = the highest floor of any valid header, raised by a live erased-phase wipe marker)
+ *    and walk down while sectorSeq - 1 is also valid, unretired and >= floor. Each live sector is scanned from its
+ *    own firstRecordOffset (so damage in one sector never desynchronises another):
+ *    - valid record header (magic, known kind, CRC, sane length): if the record ends in this sector, check the
+ *      data CRC (bad data: the record is ignored and skipped by its length, which the header CRC vouches for);
+ *      if it continues, every following sector it covers must be the next live sector with firstRecordOffset equal
+ *      to the continuation (P for a sector it fills), and the data CRC must match; either way the scan of this
+ *      sector ends there (a record that runs past the last live sector is invalid and ends the log).
+ *    - invalid header: if the rest of its page is all 0xFF the log of this sector ends there; otherwise it is the
+ *      garbage of an interrupted first program of a record: skip to the next page boundary and go on.
+ *    The head is where the last live sector's log ends; if any byte from there to the sector's end is not 0xFF the
+ *    head moves past it to the next page boundary (or the sector's end). Latest seq per fileId wins (equal seqs
+ *    are identical copies; the later position is the instance); a tombstone deletes; the newest wipe marker voids
+ *    every record with seq < voidBelowSeq whose fileId it does not keep. New record seqs are above every seq seen.
+ *    A region with no valid header at all is an empty store if every byte outside the first 24 of each sector is
+ *    0xFF (an interrupted first header program may leave those); otherwise it is refused as not a log store.
+ *
+ * 5. Compaction (reclaim of the tail sector T, never of the head): copy every record whose current instance STARTS
+ *    in T and is live (the winning data record of its file, or the live wipe marker) to the head, identical bytes,
+ *    same seq. Tombstones and dead records are dropped: a tombstone in the tail covers nothing older, because the
+ *    records it deleted were already dead when later sectors were written. Then program T's retired flag. T is
+ *    erased only once a later sector header's floor (or an erased-phase marker) covers it, i.e. at the next
+ *    opening. Why: an interrupted erase may flip ANY subset of the sector's bits back to 1, including exactly the
+ *    bits the retired flag cleared, which would bring back a dead sector with its dead records; a sector below the
+ *    floor is dead whatever its bytes say, so only covered sectors are ever erased. (The original design erased
+ *    right after retiring; this is the flaw that change closes.)
+ *    Circular order (open the next physical sector, reclaim the oldest) makes every sector cycle: wear levelling
+ *    without counters. One sector is never opened while it is the last free one, so the sector after the head is
+ *    always blank or covered when the head needs it.
+ *
+ * 6. Capacity. Let writable = (P - head offset) + P * (free sectors - 1) and
+ *      slack   = R + 2G                      (what interrupted operations may waste before compaction recovers it)
+ *      reserve = P + R - 1 + slack           (the most one reclaim copies: a sector of records starting in the tail
+ *                                             plus the last one running past it, plus slack)
+ *      limit   = (N - 3) * P - (R - 1) - slack
+ *      total   = limit - 2W                  (reported capacity; 2W keeps room for the markers of a wipe and a
+ *                                             tombstone even in a full store)
+ *    Invariant: after every operation writable >= reserve. Any sequence of consecutive reclaims started from
+ *    writable >= P + R - 1 completes (the records starting in k consecutive sectors span at most kP + R - 1 bytes
+ *    and free kP). Full compaction (reclaiming every sector older than the head's) leaves at most one sector of
+ *    dead bytes, so writable >= N*P - 2P - used, hence a record of r bytes can always be made room for when
+ *    used + r <= limit. `used` = live records including headers (and a live wipe marker); put/patch answer `full`
+ *    {needed: H + size, available: total - used} when used + H + size > total, before touching flash. The new
+ *    version is written while the old still exists (that is what makes it atomic), so replacing a file needs room
+ *    for both. Pico geometry (N = 256, S = 4096, G = 256): total = 1,021,165 bytes of a 1,048,576-byte region.
+ *
+ * 7. Power-loss assumptions. An interrupted program or erase may leave any subset of its bit changes done (empty and
+ *    all included) and nothing else; completed operations are durable (the host board fsyncs after each store
+ *    operation); reads are reliable. Outcomes, by where the cut falls:
+ *    - writing a record: its header is invalid (skipped as page garbage) or its data CRC fails (skipped by length):
+ *      the file keeps its previous version. The record is the commit.
+ *    - opening a sector: an interrupted erase leaves a dead or garbage sector; an interrupted header leaves an
+ *      invalid one (both free); a record continuing into it fails its checks.
+ *    - compaction: copies are identical duplicates; until the retired flag is programmed the tail is live; any
+ *      non-0xFF retired byte counts as retired.
+ *    - wipe: see 8. Mount erases every free sector that is neither blank nor retired-uncovered, and finishes an
+ *      interrupted wipe, before the store is usable (the storage machine's `recoveryPending`).
+ *    The slack absorbs what interrupted operations waste (one record and a page each); the power-loss suite checks
+ *    that the store stays writable after cuts, including cuts repeated on the images earlier cuts left.
+ *
+ * 8. Wipe(keep), changed from the original "copy the kept files into a fresh sector" (which needs room for a second
+ *    copy of everything kept and so can fail on a full store, while the protocol gives wipe no `full` error):
+ *    (a) append a committed-phase wipe marker {voidBelowSeq = its own seq, keep}: from here mount sees exactly
+ *        the kept files; (b) reclaim every sector up to and including the one holding the marker (opening a fresh
+ *        sector first if that one is the head): kept files and the marker are copied forward, everything else is
+ *        dropped; (c) append an erased-phase marker whose floor is the new tail: every older sector is now dead;
+ *        (d) erase every free sector that is not blank. A cut before (a) completes leaves all files, after it
+ *        exactly the kept ones; mount finishes (b)-(d). No byte of a deleted file survives (d).
+ *    format() = wipe([]) when the store is readable, then erase every sector and open sector 0.
+ *
+ * 9. Limits: record seqs and sectorSeqs are u32 (4 billion writes; an exhausted counter is reported as a flash
+ *    fault, never wrapped). Each sector is erased once per trip of the log around the region.
+ */
+import { FlashError, type Flash, type FlashGeometry } from '../../hal/types.js';
+import { fail, ok, type Result } from '../../messages/protocol.js';
+import { MAX_FILE_BYTES } from '../../messages/storage.js';
+import { assertNever } from '../../messages/schema.js';
+import { crc32 } from './crc32.js';
+
+export const FORMAT_VERSION = 1;
+export const SECTOR_HEADER_BYTES = 24;
+export const RECORD_HEADER_BYTES = 18;
+export const MAX_KEPT_FILES = 64;
+
+const SECTOR_MAGIC = [0x48, 0x53, 0x4c, 0x53]; // "HSLS"
+const SECTOR_FRAME_BYTES = 20;
+const SECTOR_CRC_OFFSET = 16;
+const RETIRED_FLAG_OFFSET = 20;
+const RECORD_MAGIC = 0x5a;
+const MARKER_FIXED_BYTES = 10;
+const U32_LIMIT = 0xffff_ffff;
+
+const RECORD_KINDS = { data: 1, tombstone: 2, wipeMarker: 3 } as const;
+type RecordKind = keyof typeof RECORD_KINDS;
+const MARKER_PHASES = { committed: 1, erased: 2 } as const;
+type MarkerPhase = keyof typeof MARKER_PHASES;
+
+// ---------------------------------------------------------------------------------------------------------
+// Layout and capacity
+
+export interface StoreLayout {
+  readonly geometry: FlashGeometry;
+  /** Payload bytes per sector (P). */
+  readonly payloadBytes: number;
+  /** The largest record (R = header + MAX_FILE_BYTES). */
+  readonly maxRecordBytes: number;
+  /** The largest wipe marker (W). */
+  readonly maxMarkerBytes: number;
+  /** Room kept for what interrupted operations waste. */
+  readonly cutSlackBytes: number;
+  /** Writable bytes kept free after every operation so a compaction can always finish. */
+  readonly reclaimReserveBytes: number;
+  /** Live bytes up to which internal records (tombstones, wipe markers) always fit. */
+  readonly limitBytes: number;
+  /** The capacity reported to callers: live bytes (headers included) files may use in all. */
+  readonly capacityBytes: number;
+}
+
+/** The capacity formulas of the specification (section 6). Throws RangeError for a geometry that cannot hold a store. */
+export function layoutFor(geometry: FlashGeometry): StoreLayout {
+  const { sectorSize, pageSize, sectorCount } = geometry;
+  if (sectorSize % pageSize !== 0) throw new RangeError(`sector size ${sectorSize} is not a multiple of page size ${pageSize}`);
+  if (sectorSize <= SECTOR_HEADER_BYTES + RECORD_HEADER_BYTES || sectorSize - SECTOR_HEADER_BYTES > 0xffff) {
+    throw new RangeError(`sector size ${sectorSize} outside ${SECTOR_HEADER_BYTES + RECORD_HEADER_BYTES + 1}..${0xffff + SECTOR_HEADER_BYTES}`);
+  }
+  const payloadBytes = sectorSize - SECTOR_HEADER_BYTES;
+  const maxRecordBytes = RECORD_HEADER_BYTES + MAX_FILE_BYTES;
+  const maxMarkerBytes = RECORD_HEADER_BYTES + MARKER_FIXED_BYTES + 2 * MAX_KEPT_FILES;
+  const cutSlackBytes = maxRecordBytes + 2 * pageSize;
+  const reclaimReserveBytes = payloadBytes + maxRecordBytes - 1 + cutSlackBytes;
+  const limitBytes = (sectorCount - 3) * payloadBytes - (maxRecordBytes - 1) - cutSlackBytes;
+  const capacityBytes = limitBytes - 2 * maxMarkerBytes;
+  if (capacityBytes < maxRecordBytes) {
+    throw new RangeError(`${sectorCount} sectors of ${sectorSize} bytes hold ${capacityBytes} bytes, less than one ${maxRecordBytes}-byte record`);
+  }
+  return { geometry, payloadBytes, maxRecordBytes, maxMarkerBytes, cutSlackBytes, reclaimReserveBytes, limitBytes, capacityBytes };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Public types
+
+export type UnavailableReason = 'notMounted' | 'unsupportedFormat' | 'flashFault';
+export type NotFoundError = { code: 'notFound'; fileId: number };
+export type BadRangeError = { code: 'badRange'; offset: number; size: number };
+export type FullError = { code: 'full'; needed: number; available: number };
+export type TooLargeError = { code: 'tooLarge'; size: number; max: number };
+export type UnavailableError = { code: 'unavailable'; reason: UnavailableReason; detail: string };
+
+export type ReadResult = Result<{ data: Uint8Array; size: number }, NotFoundError | BadRangeError | UnavailableError>;
+export type PutResult = Result<{ size: number }, FullError | TooLargeError | UnavailableError>;
+export type PatchResult = Result<{ size: number }, NotFoundError | BadRangeError | FullError | TooLargeError | UnavailableError>;
+export type DeleteResult = Result<Record<string, never>, NotFoundError | UnavailableError>;
+export type StatResult = Result<{ size: number }, NotFoundError | UnavailableError>;
+export type ListResult = Result<{ fileIds: number[] }, UnavailableError>;
+export type CapacityResult = Result<Capacity, UnavailableError>;
+export type PlainResult = Result<Record<string, never>, UnavailableError>;
+
+export interface Capacity {
+  readonly total: number;
+  readonly used: number;
+  readonly free: number;
+  readonly largestWritable: number;
+  readonly files: number;
+}
+
+export type StoreStatus = 'unmounted' | 'recovering' | 'mounted' | 'failed';
+export interface StoreFailure {
+  readonly reason: 'unsupportedFormat' | 'flashFault';
+  readonly detail: string;
+}
+
+export interface MountReport {
+  readonly files: number;
+  readonly liveSectors: number;
+  /** Flash work mount found pending (interrupted erase or wipe); `recover()` does it. */
+  readonly recoveryNeeded: boolean;
+  readonly recoveryReasons: readonly string[];
+  /** Records with a valid header whose data or continuation failed its check. */
+  readonly invalidRecords: number;
+  /** Bytes of page garbage skipped (interrupted first programs). */
+  readonly garbageBytes: number;
+}
+export type MountOutcome = { ok: true; report: MountReport } | { ok: false; failure: StoreFailure };
+
+export interface StoreStatistics {
+  readonly erasesBySector: readonly number[];
+  readonly eraseCalls: number;
+  readonly programCalls: number;
+  readonly bytesProgrammed: number;
+  /** File bytes handed to put/patch. */
+  readonly callerBytes: number;
+  readonly reclaims: number;
+  readonly recordsCopied: number;
+  /** Live records dropped by compaction because their bytes no longer passed the CRC (flash decay). */
+  readonly corruptRecordsDropped: number;
+}
+
+/** Told when a write has to compact first (the storage machine's `compacting` state). */
+export interface CompactionListener {
+  compactionStarted(): void;
+  compactionFinished(): void;
+}
+
+export type SectorCondition = 'blank' | 'live' | 'retired' | 'dirty';
+export interface SectorDescription {
+  readonly physical: number;
+  readonly condition: SectorCondition;
+  readonly sectorSeq: number | undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Internal types
+
+interface FileEntry {
+  seq: number;
+  /** Log position of the current instance's first byte. */
+  address: number;
+  dataLength: number;
+  dataCrc: number;
+}
+
+interface MarkerData {
+  readonly phase: MarkerPhase;
+  readonly floor: number;
+  readonly voidBelowSeq: number;
+  readonly keep: readonly number[];
+}
+
+interface MarkerEntry extends MarkerData {
+  readonly seq: number;
+  address: number;
+  readonly recordBytes: number;
+}
+
+interface RecordHeader {
+  readonly kind: RecordKind;
+  readonly fileId: number;
+  readonly seq: number;
+  readonly dataLength: number;
+  readonly dataCrc: number;
+}
+
+interface ScannedRecord extends RecordHeader {
+  readonly address: number;
+  readonly marker: MarkerData | undefined;
+}
+
+type HeaderReading =
+  | { kind: 'blank' }
+  | { kind: 'invalid' }
+  | { kind: 'unsupported'; version: number }
+  | { kind: 'valid'; seq: number; floor: number; firstRecordOffset: number; retired: boolean };
+
+interface SectorState {
+  condition: SectorCondition;
+  /** sectorSeq of a valid header (live or retired sectors), else -1. */
+  seq: number;
+}
+
+interface LiveSector {
+  readonly physical: number;
+  readonly seq: number;
+  readonly firstRecordOffset: number;
+}
+
+class StoreFault extends Error {
+  override readonly name = 'StoreFault';
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+export class LogStore {
+  readonly layout: StoreLayout;
+  private readonly geometry: FlashGeometry;
+  private readonly payload: number;
+
+  private statusValue: StoreStatus = 'unmounted';
+  private failureValue: StoreFailure | undefined;
+
+  private sectors: SectorState[] = [];
+  /** Physical indices of the live sectors, tail first; sector i has sectorSeq tailSeq + i. */
+  private live: number[] = [];
+  private tailSeq = 0;
+  private headOffset = 0;
+  private highestSectorSeq = -1;
+  /** Sectors with a lower sectorSeq are dead. */
+  private floor = 0;
+  private highestHeaderFloor = 0;
+  private nextRecordSeq = 0;
+  private files = new Map<number, FileEntry>();
+  private newestMarker: MarkerEntry | undefined;
+  private markerLive = false;
+  private usedBytes = 0;
+
+  private readonly erasesBySector: number[];
+  private eraseCalls = 0;
+  private programCalls = 0;
+  private bytesProgrammed = 0;
+  private callerBytes = 0;
+  private reclaims = 0;
+  private recordsCopied = 0;
+  private corruptRecordsDropped = 0;
+  private flashTouched = false;
+
+  constructor(
+    private readonly flash: Flash,
+    private readonly listener?: CompactionListener,
+  ) {
+    this.geometry = flash.geometry;
+    this.layout = layoutFor(flash.geometry);
+    this.payload = this.layout.payloadBytes;
+    this.erasesBySector = new Array<number>(flash.geometry.sectorCount).fill(0);
+  }
+
+  get status(): StoreStatus {
+    return this.statusValue;
+  }
+
+  get failure(): StoreFailure | undefined {
+    return this.failureValue;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Mount and recovery
+
+  /** Reads the region and rebuilds the index. Never writes. Never throws: flash errors become a failed outcome. */
+  mount(): MountOutcome {
+    this.resetState();
+    try {
+      return this.mountFromFlash();
+    } catch (error) {
+      if (error instanceof FlashError) return this.failMount('flashFault', `reading the region failed: ${error.message}`);
+      throw error;
+    }
+  }
+
+  /** Does the flash work mount found pending (see MountReport.recoveryNeeded). No-op when there is none. */
+  recover(): PlainResult {
+    if (this.statusValue === 'mounted') return ok({});
+    if (this.statusValue !== 'recovering') return fail(this.unavailable());
+    return this.mutate(() => {
+      if (this.newestMarker !== undefined && this.markerLive && this.newestMarker.phase === 'committed') this.finishWipe();
+      this.eraseDeadFreeSectors();
+      this.statusValue = 'mounted';
+      return ok({});
+    });
+  }
+
+  private mountFromFlash(): MountOutcome {
+    const { sectorCount, sectorSize } = this.geometry;
+    const headers: HeaderReading[] = [];
+    for (let physical = 0; physical < sectorCount; physical++) {
+      headers.push(parseSectorHeader(this.flash.read(physical * sectorSize, SECTOR_HEADER_BYTES), this.payload));
+    }
+    for (let physical = 0; physical < sectorCount; physical++) {
+      const header = headers[physical];
+      if (header.kind === 'unsupported') {
+        return this.failMount('unsupportedFormat', `sector ${physical} holds log store format version ${header.version}; this firmware reads version ${FORMAT_VERSION} (format to re-commission)`);
+      }
+    }
+    let anyValid = false;
+    for (const header of headers) {
+      if (header.kind !== 'valid') continue;
+      anyValid = true;
+      this.highestSectorSeq = Math.max(this.highestSectorSeq, header.seq);
+      this.highestHeaderFloor = Math.max(this.highestHeaderFloor, header.floor);
+    }
+    if (!anyValid) {
+      for (let physical = 0; physical < sectorCount; physical++) {
+        const rest = this.flash.read(physical * sectorSize + SECTOR_HEADER_BYTES, sectorSize - SECTOR_HEADER_BYTES);
+        if (!isErased(rest, 0, rest.length)) {
+          return this.failMount('unsupportedFormat', `the region holds data but no log store sector header (first in sector ${physical}); format to use it`);
+        }
+      }
+    }
+    this.floor = this.highestHeaderFloor;
+
+    let run: LiveSector[] = [];
+    let scan: ScanOutcome = emptyScan(this.payload);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      run = this.buildRun(headers, this.floor);
+      scan = this.scanRun(run);
+      const marker = newestMarkerOf(scan.records);
+      const markerSectorSeq = marker === undefined ? -1 : Math.floor(marker.address / this.payload);
+      if (marker?.marker?.phase === 'erased' && marker.marker.floor > this.floor && marker.marker.floor <= markerSectorSeq) {
+        this.floor = marker.marker.floor;
+        if (run.length > 0 && run[0].seq < this.floor) continue;
+      }
+      break;
+    }
+
+    this.live = run.map((sector) => sector.physical);
+    this.tailSeq = run.length > 0 ? run[0].seq : 0;
+    this.headOffset = run.length > 0 ? scan.headEnd : this.payload;
+    this.buildIndex(scan.records);
+    this.nextRecordSeq = scan.highestRecordSeq + 1;
+
+    const reasons: string[] = [];
+    if (run.length > 0) this.settleHead();
+    this.sectors = [];
+    const liveSet = new Set(this.live);
+    for (let physical = 0; physical < sectorCount; physical++) {
+      const header = headers[physical];
+      if (liveSet.has(physical)) {
+        this.sectors.push({ condition: 'live', seq: header.kind === 'valid' ? header.seq : -1 });
+      } else if (header.kind === 'valid' && header.retired && header.seq >= this.floor) {
+        this.sectors.push({ condition: 'retired', seq: header.seq });
+      } else if (header.kind === 'blank' && this.sectorIsBlank(physical)) {
+        this.sectors.push({ condition: 'blank', seq: -1 });
+      } else {
+        this.sectors.push({ condition: 'dirty', seq: header.kind === 'valid' ? header.seq : -1 });
+        reasons.push(`sector ${physical} is free but not erased (interrupted erase or reclaim)`);
+      }
+    }
+    if (this.newestMarker !== undefined && this.markerLive && this.newestMarker.phase === 'committed') {
+      reasons.push('a wipe was interrupted before every sector holding deleted files was erased');
+    }
+    this.statusValue = reasons.length > 0 ? 'recovering' : 'mounted';
+    return {
+      ok: true,
+      report: {
+        files: this.files.size,
+        liveSectors: this.live.length,
+        recoveryNeeded: reasons.length > 0,
+        recoveryReasons: reasons,
+        invalidRecords: scan.invalidRecords,
+        garbageBytes: scan.garbageBytes,
+      },
+    };
+  }
+
+  private failMount(reason: StoreFailure['reason'], detail: string): MountOutcome {
+    this.resetState();
+    this.statusValue = 'failed';
+    this.failureValue = { reason, detail };
+    return { ok: false, failure: this.failureValue };
+  }
+
+  private resetState(): void {
+    this.statusValue = 'unmounted';
+    this.failureValue = undefined;
+    this.sectors = [];
+    this.live = [];
+    this.tailSeq = 0;
+    this.headOffset = this.payload;
+    this.highestSectorSeq = -1;
+    this.floor = 0;
+    this.highestHeaderFloor = 0;
+    this.nextRecordSeq = 0;
+    this.files = new Map();
+    this.newestMarker = undefined;
+    this.markerLive = false;
+    this.usedBytes = 0;
+  }
+
+  /** The live run: consecutive sectorSeqs down from the highest valid, unretired header at or above `floor`. */
+  private buildRun(headers: readonly HeaderReading[], floor: number): LiveSector[] {
+    const bySeq = new Map<number, LiveSector>();
+    let highest = -1;
+    headers.forEach((header, physical) => {
+      if (header.kind !== 'valid' || header.retired || header.seq < floor) return;
+      if (bySeq.has(header.seq)) return; // a duplicate sectorSeq only exists in damaged images: first one wins
+      bySeq.set(header.seq, { physical, seq: header.seq, firstRecordOffset: header.firstRecordOffset });
+      highest = Math.max(highest, header.seq);
+    });
+    const run: LiveSector[] = [];
+    for (let seq = highest; seq >= floor && seq >= 0; seq--) {
+      const sector = bySeq.get(seq);
+      if (sector === undefined) break;
+      run.push(sector);
+    }
+    return run.reverse();
+  }
+
+  private scanRun(run: readonly LiveSector[]): ScanOutcome {
+    const payload = this.payload;
+    const outcome = emptyScan(payload);
+    const reader = new RunReader(this.flash, this.geometry, run);
+    for (let index = 0; index < run.length; index++) {
+      reader.release(index);
+      const bytes = reader.sector(index);
+      let offset = run[index].firstRecordOffset;
+      let endOfLog: number | undefined;
+      while (offset < payload) {
+        const headerBytes = reader.bytes(index, offset, RECORD_HEADER_BYTES);
+        if (headerBytes === undefined) break; // the header would run past the last live sector
+        const header = parseRecordHeader(headerBytes);
+        if (header === undefined) {
+          const pageEnd = this.pageEndOffset(offset);
+          if (isErased(bytes, offset, pageEnd)) {
+            endOfLog = offset;
+            break;
+          }
+          outcome.garbageBytes += pageEnd - offset;
+          offset = pageEnd;
+          continue;
+        }
+        outcome.highestRecordSeq = Math.max(outcome.highestRecordSeq, header.seq);
+        const recordBytes = RECORD_HEADER_BYTES + header.dataLength;
+        const end = offset + recordBytes;
+        const address = run[index].seq * payload + offset;
+        if (end <= payload) {
+          if (crc32(bytes, 0, offset + RECORD_HEADER_BYTES, end) === header.dataCrc) {
+            outcome.records.push(withMarker(header, address, bytes.subarray(offset + RECORD_HEADER_BYTES, end)));
+          } else {
+            outcome.invalidRecords += 1;
+          }
+          offset = end;
+          continue;
+        }
+        // The record continues into the following sectors: each must be live and agree on where it ends.
+        if (continuationMatches(run, index, end - payload, payload)) {
+          const data = reader.bytes(index, offset + RECORD_HEADER_BYTES, header.dataLength);
+          if (data !== undefined && crc32(data) === header.dataCrc) outcome.records.push(withMarker(header, address, data));
+          else outcome.invalidRecords += 1;
+        } else {
+          outcome.invalidRecords += 1;
+        }
+        offset = payload;
+      }
+      if (index === run.length - 1) outcome.headEnd = endOfLog ?? payload;
+    }
+    return outcome;
+  }
+
+  private buildIndex(records: readonly ScannedRecord[]): void {
+    const latest = new Map<number, ScannedRecord>();
+    let marker: ScannedRecord | undefined;
+    for (const record of records) {
+      if (record.kind === 'wipeMarker') {
+        if (record.marker !== undefined && (marker === undefined || record.seq >= marker.seq)) marker = record;
+        continue;
+      }
+      const current = latest.get(record.fileId);
+      if (current === undefined || record.seq >= current.seq) latest.set(record.fileId, record);
+    }
+    if (marker !== undefined && marker.marker !== undefined) {
+      this.newestMarker = { ...marker.marker, seq: marker.seq, address: marker.address, recordBytes: RECORD_HEADER_BYTES + marker.dataLength };
+      this.markerLive = marker.marker.phase === 'committed' || marker.marker.floor > this.highestHeaderFloor;
+    }
+    const voiding = this.newestMarker;
+    for (const [fileId, record] of latest) {
+      if (record.kind !== 'data') continue;
+      if (voiding !== undefined && record.seq < voiding.voidBelowSeq && !voiding.keep.includes(fileId)) continue;
+      this.files.set(fileId, { seq: record.seq, address: record.address, dataLength: record.dataLength, dataCrc: record.dataCrc });
+    }
+    this.usedBytes = this.computeUsedBytes();
+  }
+
+  private computeUsedBytes(): number {
+    let used = 0;
+    for (const entry of this.files.values()) used += RECORD_HEADER_BYTES + entry.dataLength;
+    if (this.newestMarker !== undefined && this.markerLive) used += this.newestMarker.recordBytes;
+    return used;
+  }
+
+  /** Moves the head past any byte that is not 0xFF between it and the end of the head sector. */
+  private settleHead(): void {
+    if (this.headOffset >= this.payload) return;
+    const head = this.live[this.live.length - 1];
+    const rest = this.flash.read(head * this.geometry.sectorSize + SECTOR_HEADER_BYTES + this.headOffset, this.payload - this.headOffset);
+    let lastUsed = -1;
+    for (let index = rest.length - 1; index >= 0; index--) {
+      if (rest[index] !== 0xff) {
+        lastUsed = index;
+        break;
+      }
+    }
+    if (lastUsed < 0) return;
+    this.headOffset = this.pageEndOffset(this.headOffset + lastUsed);
+  }
+
+  private sectorIsBlank(physical: number): boolean {
+    const { sectorSize } = this.geometry;
+    const bytes = this.flash.read(physical * sectorSize, sectorSize);
+    return isErased(bytes, 0, bytes.length);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Operations
+
+  read(fileId: number, offset?: number, length?: number): ReadResult {
+    if (this.statusValue !== 'mounted') return fail(this.unavailable());
+    const entry = this.files.get(fileId);
+    if (entry === undefined) return fail({ code: 'notFound', fileId });
+    const start = offset ?? 0;
+    if (start > entry.dataLength) return fail({ code: 'badRange', offset: start, size: entry.dataLength });
+    const data = this.readVerified(entry);
+    if (data === undefined) return fail({ code: 'unavailable', reason: 'flashFault', detail: `file ${fileId} failed its integrity check` });
+    const count = Math.min(length ?? entry.dataLength - start, entry.dataLength - start);
+    return ok({ data: data.slice(start, start + count), size: entry.dataLength });
+  }
+
+  stat(fileId: number): StatResult {
+    if (this.statusValue !== 'mounted') return fail(this.unavailable());
+    const entry = this.files.get(fileId);
+    return entry === undefined ? fail({ code: 'notFound', fileId }) : ok({ size: entry.dataLength });
+  }
+
+  /** File ids present, ascending; with `prefix`, those whose high byte equals it. */
+  list(prefix?: number): ListResult {
+    if (this.statusValue !== 'mounted') return fail(this.unavailable());
+    const fileIds = [...this.files.keys()].filter((fileId) => prefix === undefined || fileId >> 8 === prefix).sort((a, b) => a - b);
+    return ok({ fileIds });
+  }
+
+  capacity(): CapacityResult {
+    if (this.statusValue !== 'mounted') return fail(this.unavailable());
+    const free = Math.max(0, this.layout.capacityBytes - this.usedBytes);
+    return ok({
+      total: this.layout.capacityBytes,
+      used: this.usedBytes,
+      free,
+      largestWritable: Math.max(0, Math.min(MAX_FILE_BYTES, free - RECORD_HEADER_BYTES)),
+      files: this.files.size,
+    });
+  }
+
+  put(fileId: number, data: Uint8Array): PutResult {
+    requireFileId(fileId);
+    if (this.statusValue !== 'mounted') return fail(this.unavailable());
+    if (data.length > MAX_FILE_BYTES) return fail({ code: 'tooLarge', size: data.length, max: MAX_FILE_BYTES });
+    return this.mutate(() => this.writeFile(fileId, data, data.length));
+  }
+
+  /** Writes `data` at `offset` (at most the file's size) of an existing file, growing it if needed. */
+  patch(fileId: number, offset: number, data: Uint8Array): PatchResult {
+    requireFileId(fileId);
+    if (this.statusValue !== 'mounted') return fail(this.unavailable());
+    const entry = this.files.get(fileId);
+    if (entry === undefined) return fail({ code: 'notFound', fileId });
+    if (!Number.isInteger(offset) || offset < 0 || offset > entry.dataLength) return fail({ code: 'badRange', offset, size: entry.dataLength });
+    const size = Math.max(entry.dataLength, offset + data.length);
+    if (size > MAX_FILE_BYTES) return fail({ code: 'tooLarge', size, max: MAX_FILE_BYTES });
+    const current = this.readVerified(entry);
+    if (current === undefined) return fail({ code: 'unavailable', reason: 'flashFault', detail: `file ${fileId} failed its integrity check` });
+    const updated = new Uint8Array(size);
+    updated.set(current);
+    updated.set(data, offset);
+    return this.mutate(() => this.writeFile(fileId, updated, data.length));
+  }
+
+  delete(fileId: number): DeleteResult {
+    requireFileId(fileId);
+    if (this.statusValue !== 'mounted') return fail(this.unavailable());
+    const entry = this.files.get(fileId);
+    if (entry === undefined) return fail({ code: 'notFound', fileId });
+    return this.mutate(() => {
+      if (!this.ensureRoom(RECORD_HEADER_BYTES)) return fail(this.noRoom('a tombstone'));
+      this.appendRecord(encodeRecord('tombstone', fileId, this.takeRecordSeq(), new Uint8Array(0)));
+      this.files.delete(fileId);
+      this.usedBytes -= RECORD_HEADER_BYTES + entry.dataLength;
+      return ok({});
+    });
+  }
+
+  /**
+   * Deletes every file not in `keep` atomically, then erases every sector that held anything else (section 8).
+   */
+  wipe(keep: readonly number[]): PlainResult {
+    const kept = [...new Set(keep)].sort((a, b) => a - b);
+    kept.forEach(requireFileId);
+    if (kept.length > MAX_KEPT_FILES) throw new RangeError(`wipe keeps at most ${MAX_KEPT_FILES} files, got ${kept.length}`);
+    if (this.statusValue !== 'mounted') return fail(this.unavailable());
+    return this.mutate(() => {
+      const seq = this.takeRecordSeq();
+      const marker: MarkerData = { phase: 'committed', floor: 0, voidBelowSeq: seq, keep: kept };
+      const record = encodeRecord('wipeMarker', 0, seq, encodeMarker(marker));
+      if (!this.ensureRoom(record.length)) return fail(this.noRoom('a wipe marker'));
+      const address = this.appendRecord(record);
+      for (const fileId of [...this.files.keys()]) if (!kept.includes(fileId)) this.files.delete(fileId);
+      this.newestMarker = { ...marker, seq, address, recordBytes: record.length };
+      this.markerLive = true;
+      this.usedBytes = this.computeUsedBytes();
+      this.finishWipe();
+      return ok({});
+    });
+  }
+
+  /** Erases the whole region (after an atomic wipe when the store is readable) and starts an empty store. */
+  format(): PlainResult {
+    if (this.statusValue === 'recovering') {
+      const recovered = this.recover();
+      if (!recovered.ok) return recovered;
+    }
+    if (this.statusValue === 'mounted') {
+      const wiped = this.wipe([]);
+      if (!wiped.ok) return wiped;
+    }
+    return this.mutate(() => {
+      const { sectorCount } = this.geometry;
+      const known = this.sectors.length === sectorCount;
+      for (let physical = 0; physical < sectorCount; physical++) {
+        if (known && this.sectors[physical].condition === 'blank') continue;
+        if (!this.sectorIsBlank(physical)) this.eraseSector(physical);
+      }
+      this.resetState();
+      this.sectors = Array.from({ length: sectorCount }, () => ({ condition: 'blank' as const, seq: -1 }));
+      this.openSector(0);
+      this.statusValue = 'mounted';
+      return ok({});
+    });
+  }
+
+  statistics(): StoreStatistics {
+    return {
+      erasesBySector: [...this.erasesBySector],
+      eraseCalls: this.eraseCalls,
+      programCalls: this.programCalls,
+      bytesProgrammed: this.bytesProgrammed,
+      callerBytes: this.callerBytes,
+      reclaims: this.reclaims,
+      recordsCopied: this.recordsCopied,
+      corruptRecordsDropped: this.corruptRecordsDropped,
+    };
+  }
+
+  /** Each physical sector's role (for diagnostics and tests). */
+  describeSectors(): SectorDescription[] {
+    return this.sectors.map((sector, physical) => ({
+      physical,
+      condition: sector.condition,
+      sectorSeq: sector.seq >= 0 ? sector.seq : undefined,
+    }));
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Writing
+
+  private writeFile(fileId: number, data: Uint8Array, callerBytes: number): Result<{ size: number }, FullError | UnavailableError> {
+    const recordBytes = RECORD_HEADER_BYTES + data.length;
+    const available = Math.max(0, this.layout.capacityBytes - this.usedBytes);
+    if (recordBytes > available) return fail({ code: 'full', needed: recordBytes, available });
+    if (!this.ensureRoom(recordBytes)) return fail({ code: 'full', needed: recordBytes, available });
+    const seq = this.takeRecordSeq();
+    const address = this.appendRecord(encodeRecord('data', fileId, seq, data));
+    const previous = this.files.get(fileId);
+    this.usedBytes += recordBytes - (previous === undefined ? 0 : RECORD_HEADER_BYTES + previous.dataLength);
+    this.files.set(fileId, { seq, address, dataLength: data.length, dataCrc: crc32(data) });
+    this.callerBytes += callerBytes;
+    return ok({ size: data.length });
+  }
+
+  /** Runs a flash-changing operation: any throw leaves the store unmounted (its memory no longer matches flash). */
+  private mutate<V, E>(operation: () => Result<V, E | UnavailableError>): Result<V, E | UnavailableError> {
+    this.flashTouched = false;
+    try {
+      const result = operation();
+      if (this.flashTouched) this.flash.sync();
+      return result;
+    } catch (error) {
+      this.statusValue = 'unmounted';
+      if (error instanceof StoreFault) {
+        // The store's own consistency checks failed: a damaged region, not a power cut. Refuse further work.
+        this.statusValue = 'failed';
+        this.failureValue = { reason: 'flashFault', detail: error.message };
+        return fail({ code: 'unavailable', reason: 'flashFault', detail: error.message });
+      }
+      throw error;
+    }
+  }
+
+  private takeRecordSeq(): number {
+    if (this.nextRecordSeq > U32_LIMIT) throw new StoreFault('record sequence numbers are exhausted');
+    return this.nextRecordSeq++;
+  }
+
+  private writable(): number {
+    const freeSectors = this.geometry.sectorCount - this.live.length;
+    const headRoom = this.live.length > 0 ? this.payload - this.headOffset : 0;
+    return headRoom + this.payload * Math.max(0, freeSectors - 1);
+  }
+
+  /** Compacts until `bytes` can be appended with the reclaim reserve kept. False if compaction cannot get there. */
+  private ensureRoom(bytes: number): boolean {
+    const needed = bytes + this.layout.reclaimReserveBytes;
+    if (this.writable() >= needed) return true;
+    this.listener?.compactionStarted();
+    const maximumRounds = 2 * this.geometry.sectorCount;
+    let rounds = 0;
+    while (this.writable() < needed && this.live.length >= 2 && rounds < maximumRounds && this.reclaimFits()) {
+      this.reclaimTail();
+      rounds += 1;
+    }
+    this.listener?.compactionFinished();
+    return this.writable() >= needed;
+  }
+
+  /** Entries (files and the live marker) whose current instance starts in the tail sector, in log order. */
+  private tailResidents(): { entry: FileEntry | MarkerEntry; fileId: number | undefined; recordBytes: number }[] {
+    const start = this.tailSeq * this.payload;
+    const end = start + this.payload;
+    const residents: { entry: FileEntry | MarkerEntry; fileId: number | undefined; recordBytes: number }[] = [];
+    for (const [fileId, entry] of this.files) {
+      if (entry.address >= start && entry.address < end) residents.push({ entry, fileId, recordBytes: RECORD_HEADER_BYTES + entry.dataLength });
+    }
+    const marker = this.newestMarker;
+    if (marker !== undefined && this.markerLive && marker.address >= start && marker.address < end) {
+      residents.push({ entry: marker, fileId: undefined, recordBytes: marker.recordBytes });
+    }
+    return residents.sort((a, b) => a.entry.address - b.entry.address);
+  }
+
+  private reclaimFits(): boolean {
+    let bytes = 0;
+    for (const resident of this.tailResidents()) bytes += resident.recordBytes;
+    return bytes <= this.writable();
+  }
+
+  /** Copies the tail's live records to the head, then marks the tail retired (section 5). */
+  private reclaimTail(): void {
+    if (this.live.length < 2) throw new StoreFault('cannot reclaim the head sector');
+    for (const resident of this.tailResidents()) {
+      const bytes = this.readLog(resident.entry.address, resident.recordBytes);
+      const header = parseRecordHeader(bytes.subarray(0, RECORD_HEADER_BYTES));
+      if (header === undefined || crc32(bytes, 0, RECORD_HEADER_BYTES) !== header.dataCrc) {
+        // The flash decayed under a live record: it cannot be carried forward, and it is not served any more.
+        if (resident.fileId !== undefined) this.files.delete(resident.fileId);
+        else this.markerLive = false;
+        this.usedBytes = this.computeUsedBytes();
+        this.corruptRecordsDropped += 1;
+        continue;
+      }
+      resident.entry.address = this.appendRecord(bytes);
+      this.recordsCopied += 1;
+    }
+    const tail = this.live[0];
+    this.programChecked(tail * this.geometry.sectorSize + RETIRED_FLAG_OFFSET, new Uint8Array([0x00]));
+    this.sectors[tail] = { condition: 'retired', seq: this.tailSeq };
+    this.live.shift();
+    this.tailSeq += 1;
+    this.reclaims += 1;
+  }
+
+  /** Steps (b)-(d) of a wipe whose committed marker is the newest (section 8). */
+  private finishWipe(): void {
+    const marker = this.newestMarker;
+    if (marker === undefined || marker.phase !== 'committed') throw new StoreFault('no wipe to finish');
+    const lastDirtySeq = Math.floor(marker.address / this.payload);
+    while (this.live.length > 0 && this.tailSeq <= lastDirtySeq) {
+      if (this.live.length === 1) this.openSector(0); // the marker's sector is the head: move the head on
+      if (!this.reclaimFits()) throw new StoreFault('no room to finish the wipe');
+      this.reclaimTail();
+    }
+    const seq = this.takeRecordSeq();
+    const erased: MarkerData = { phase: 'erased', floor: this.tailSeq, voidBelowSeq: marker.voidBelowSeq, keep: marker.keep };
+    const record = encodeRecord('wipeMarker', 0, seq, encodeMarker(erased));
+    if (!this.ensureRoom(record.length)) throw new StoreFault('no room for the wipe marker');
+    const address = this.appendRecord(record);
+    this.newestMarker = { ...erased, seq, address, recordBytes: record.length };
+    this.markerLive = erased.floor > this.highestHeaderFloor;
+    this.raiseFloor(erased.floor);
+    this.usedBytes = this.computeUsedBytes();
+    this.eraseDeadFreeSectors();
+  }
+
+  /** Appends one record at the head (opening sectors as needed); returns its log position. */
+  private appendRecord(record: Uint8Array): number {
+    const payload = this.payload;
+    const { sectorSize, pageSize } = this.geometry;
+    let written = 0;
+    let start = -1;
+    while (written < record.length) {
+      if (this.live.length === 0 || this.headOffset >= payload) {
+        this.openSector(written === 0 ? 0 : Math.min(record.length - written, payload));
+      }
+      if (written === 0) start = this.headSeq() * payload + this.headOffset;
+      const address = this.live[this.live.length - 1] * sectorSize + SECTOR_HEADER_BYTES + this.headOffset;
+      const chunk = Math.min(record.length - written, payload - this.headOffset, pageSize - (address % pageSize));
+      this.programChecked(address, record.subarray(written, written + chunk));
+      written += chunk;
+      this.headOffset += chunk;
+    }
+    return start;
+  }
+
+  private headSeq(): number {
+    return this.tailSeq + this.live.length - 1;
+  }
+
+  /** Opens the next sector as the head (section 3). */
+  private openSector(firstRecordOffset: number): void {
+    const { sectorCount, sectorSize } = this.geometry;
+    const seq = this.highestSectorSeq + 1;
+    if (seq > U32_LIMIT) throw new StoreFault('sector sequence numbers are exhausted');
+    if (this.live.length > 0 && sectorCount - this.live.length < 2) throw new StoreFault('no free sector may be opened');
+    const start = this.live.length > 0 ? this.live[this.live.length - 1] + 1 : 0;
+    let chosen = -1;
+    for (let step = 0; step < sectorCount; step++) {
+      const candidate = (start + step) % sectorCount;
+      const condition = this.sectors[candidate].condition;
+      if (condition === 'blank' || condition === 'dirty') {
+        chosen = candidate;
+        break;
+      }
+    }
+    if (chosen < 0) throw new StoreFault('no blank or erasable sector to open');
+    if (this.sectors[chosen].condition !== 'blank' && !this.sectorIsBlank(chosen)) this.eraseSector(chosen);
+    const floor = this.live.length > 0 ? this.tailSeq : seq;
+    this.programSpan(chosen * sectorSize, encodeSectorHeader(seq, floor, firstRecordOffset));
+    if (this.live.length === 0) this.tailSeq = seq;
+    this.live.push(chosen);
+    this.sectors[chosen] = { condition: 'live', seq };
+    this.highestSectorSeq = seq;
+    this.headOffset = 0;
+    this.highestHeaderFloor = Math.max(this.highestHeaderFloor, floor);
+    if (this.newestMarker !== undefined && this.markerLive && this.newestMarker.phase === 'erased' && this.newestMarker.floor <= this.highestHeaderFloor) {
+      this.markerLive = false;
+      this.usedBytes -= this.newestMarker.recordBytes;
+    }
+    this.raiseFloor(floor);
+    this.eraseDeadFreeSectors();
+  }
+
+  private raiseFloor(floor: number): void {
+    if (floor <= this.floor) return;
+    this.floor = floor;
+    for (const sector of this.sectors) if (sector.condition === 'retired' && sector.seq < floor) sector.condition = 'dirty';
+  }
+
+  /** Erases every free sector that is neither blank nor retired-but-uncovered. */
+  private eraseDeadFreeSectors(): void {
+    this.sectors.forEach((sector, physical) => {
+      if (sector.condition === 'dirty') this.eraseSector(physical);
+    });
+  }
+
+  private eraseSector(physical: number): void {
+    this.flashTouched = true;
+    this.eraseCalls += 1;
+    this.erasesBySector[physical] += 1;
+    this.flash.erase(physical);
+    this.sectors[physical] = { condition: 'blank', seq: -1 };
+  }
+
+  private programSpan(address: number, bytes: Uint8Array): void {
+    const { pageSize } = this.geometry;
+    let written = 0;
+    while (written < bytes.length) {
+      const chunk = Math.min(bytes.length - written, pageSize - ((address + written) % pageSize));
+      this.programChecked(address + written, bytes.subarray(written, written + chunk));
+      written += chunk;
+    }
+  }
+
+  private programChecked(address: number, bytes: Uint8Array): void {
+    this.flashTouched = true;
+    this.programCalls += 1;
+    this.bytesProgrammed += bytes.length;
+    this.flash.program(address, bytes);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Reading
+
+  private readLog(address: number, length: number): Uint8Array {
+    const payload = this.payload;
+    const { sectorSize } = this.geometry;
+    const result = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const position = address + done;
+      const seq = Math.floor(position / payload);
+      const offset = position - seq * payload;
+      const index = seq - this.tailSeq;
+      if (index < 0 || index >= this.live.length) throw new StoreFault(`log position ${position} is outside the live sectors`);
+      const count = Math.min(length - done, payload - offset);
+      result.set(this.flash.read(this.live[index] * sectorSize + SECTOR_HEADER_BYTES + offset, count), done);
+      done += count;
+    }
+    return result;
+  }
+
+  /** The file's data if it still passes its CRC, else undefined. */
+  private readVerified(entry: FileEntry): Uint8Array | undefined {
+    const data = this.readLog(entry.address + RECORD_HEADER_BYTES, entry.dataLength);
+    return crc32(data) === entry.dataCrc ? data : undefined;
+  }
+
+  /** Payload offset of the page boundary after `offset` (capped at the payload size). */
+  private pageEndOffset(offset: number): number {
+    const { pageSize } = this.geometry;
+    const physical = SECTOR_HEADER_BYTES + offset;
+    return Math.min(this.payload, (Math.floor(physical / pageSize) + 1) * pageSize - SECTOR_HEADER_BYTES);
+  }
+
+  private unavailable(): UnavailableError {
+    switch (this.statusValue) {
+      case 'failed': {
+        const failure = this.failureValue ?? { reason: 'flashFault', detail: 'the store failed' };
+        return { code: 'unavailable', reason: failure.reason, detail: failure.detail };
+      }
+      case 'unmounted':
+        return { code: 'unavailable', reason: 'notMounted', detail: 'the store is not mounted' };
+      case 'recovering':
+        return { code: 'unavailable', reason: 'notMounted', detail: 'the store is mounted but its recovery has not run' };
+      case 'mounted':
+        return { code: 'unavailable', reason: 'flashFault', detail: 'unexpected' };
+      default:
+        return assertNever(this.statusValue);
+    }
+  }
+
+  private noRoom(what: string): UnavailableError {
+    return { code: 'unavailable', reason: 'flashFault', detail: `compaction could not make room for ${what} (the region is damaged or was cut too often)` };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Scanning helpers
+
+interface ScanOutcome {
+  records: ScannedRecord[];
+  headEnd: number;
+  highestRecordSeq: number;
+  invalidRecords: number;
+  garbageBytes: number;
+}
+
+function emptyScan(payload: number): ScanOutcome {
+  return { records: [], headEnd: payload, highestRecordSeq: -1, invalidRecords: 0, garbageBytes: 0 };
+}
+
+/** Reads the payloads of the live run, one sector at a time, and byte ranges that cross into later sectors. */
+class RunReader {
+  private readonly cache = new Map<number, Uint8Array>();
+  private readonly payload: number;
+
+  constructor(
+    private readonly flash: Flash,
+    private readonly geometry: FlashGeometry,
+    private readonly run: readonly LiveSector[],
+  ) {
+    this.payload = geometry.sectorSize - SECTOR_HEADER_BYTES;
+  }
+
+  sector(index: number): Uint8Array {
+    let bytes = this.cache.get(index);
+    if (bytes === undefined) {
+      bytes = this.flash.read(this.run[index].physical * this.geometry.sectorSize + SECTOR_HEADER_BYTES, this.payload);
+      this.cache.set(index, bytes);
+    }
+    return bytes;
+  }
+
+  /** Forgets sectors before `index` (the scan only looks forward). */
+  release(index: number): void {
+    for (const key of [...this.cache.keys()]) if (key < index) this.cache.delete(key);
+  }
+
+  /** `length` bytes from `offset` of run sector `index` on, or undefined if they run past the last live sector. */
+  bytes(index: number, offset: number, length: number): Uint8Array | undefined {
+    if (offset + length <= this.payload) return this.sector(index).subarray(offset, offset + length);
+    const result = new Uint8Array(length);
+    let done = 0;
+    let sectorIndex = index;
+    let sectorOffset = offset;
+    while (done < length) {
+      if (sectorOffset >= this.payload) {
+        sectorIndex += 1;
+        sectorOffset -= this.payload;
+        continue;
+      }
+      if (sectorIndex >= this.run.length) return undefined;
+      const count = Math.min(length - done, this.payload - sectorOffset);
+      result.set(this.sector(sectorIndex).subarray(sectorOffset, sectorOffset + count), done);
+      done += count;
+      sectorOffset += count;
+    }
+    return result;
+  }
+}
+
+/** Whether the sectors after run[index] agree that a record continues `remaining` bytes into them. */
+function continuationMatches(run: readonly LiveSector[], index: number, remaining: number, payload: number): boolean {
+  let left = remaining;
+  for (let next = index + 1; ; next++) {
+    if (next >= run.length) return false;
+    if (run[next].firstRecordOffset !== Math.min(left, payload)) return false;
+    if (left <= payload) return true;
+    left -= payload;
+  }
+}
+
+function newestMarkerOf(records: readonly ScannedRecord[]): ScannedRecord | undefined {
+  let newest: ScannedRecord | undefined;
+  for (const record of records) {
+    if (record.kind === 'wipeMarker' && record.marker !== undefined && (newest === undefined || record.seq >= newest.seq)) newest = record;
+  }
+  return newest;
+}
+
+function withMarker(header: RecordHeader, address: number, data: Uint8Array): ScannedRecord {
+  return { ...header, address, marker: header.kind === 'wipeMarker' ? decodeMarker(data) : undefined };
+}
+
+function isErased(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let index = start; index < end; index++) if (bytes[index] !== 0xff) return false;
+  return true;
+}
+
+function requireFileId(fileId: number): void {
+  if (!Number.isInteger(fileId) || fileId < 0 || fileId > 0xffff) throw new RangeError(`file id ${fileId} is not a u16`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Encoding
+
+function writeU16(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value & 0xff;
+  bytes[offset + 1] = (value >>> 8) & 0xff;
+}
+
+function writeU32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value & 0xff;
+  bytes[offset + 1] = (value >>> 8) & 0xff;
+  bytes[offset + 2] = (value >>> 16) & 0xff;
+  bytes[offset + 3] = (value >>> 24) & 0xff;
+}
+
+function readU16(bytes: Uint8Array, offset: number): number {
+  return bytes[offset] | (bytes[offset + 1] << 8);
+}
+
+function readU32(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset] | (bytes[offset + 1] << 8) | (bytes[offset + 2] << 16) | (bytes[offset + 3] << 24)) >>> 0;
+}
+
+/** The 24 header bytes of a sector being opened (retired flag and reserved bytes left erased). */
+export function encodeSectorHeader(seq: number, floor: number, firstRecordOffset: number, version = FORMAT_VERSION): Uint8Array {
+  const bytes = new Uint8Array(SECTOR_FRAME_BYTES);
+  bytes.set(SECTOR_MAGIC, 0);
+  bytes[4] = version;
+  writeU32(bytes, 5, seq);
+  writeU32(bytes, 9, floor);
+  writeU16(bytes, 13, firstRecordOffset);
+  bytes[15] = 0xff;
+  writeU32(bytes, SECTOR_CRC_OFFSET, crc32(bytes, 0, 0, SECTOR_CRC_OFFSET));
+  return bytes;
+}
+
+function parseSectorHeader(bytes: Uint8Array, payload: number): HeaderReading {
+  if (isErased(bytes, 0, SECTOR_HEADER_BYTES)) return { kind: 'blank' };
+  for (let index = 0; index < SECTOR_MAGIC.length; index++) if (bytes[index] !== SECTOR_MAGIC[index]) return { kind: 'invalid' };
+  if (crc32(bytes, 0, 0, SECTOR_CRC_OFFSET) !== readU32(bytes, SECTOR_CRC_OFFSET)) return { kind: 'invalid' };
+  const version = bytes[4];
+  if (version !== FORMAT_VERSION) return { kind: 'unsupported', version };
+  const firstRecordOffset = readU16(bytes, 13);
+  if (firstRecordOffset > payload) return { kind: 'invalid' };
+  return { kind: 'valid', seq: readU32(bytes, 5), floor: readU32(bytes, 9), firstRecordOffset, retired: bytes[RETIRED_FLAG_OFFSET] !== 0xff };
+}
+
+/** A whole record: header (with both CRCs) followed by the data. */
+export function encodeRecordBytes(kind: 'data' | 'tombstone', fileId: number, seq: number, data: Uint8Array): Uint8Array {
+  return encodeRecord(kind, fileId, seq, data);
+}
+
+function encodeRecord(kind: RecordKind, fileId: number, seq: number, data: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(RECORD_HEADER_BYTES + data.length);
+  bytes[0] = RECORD_MAGIC;
+  bytes[1] = RECORD_KINDS[kind];
+  writeU16(bytes, 2, fileId);
+  writeU32(bytes, 4, seq);
+  writeU16(bytes, 8, data.length);
+  writeU32(bytes, 10, crc32(data));
+  writeU32(bytes, 14, crc32(bytes, 0, 0, 14));
+  bytes.set(data, RECORD_HEADER_BYTES);
+  return bytes;
+}
+
+function parseRecordHeader(bytes: Uint8Array): RecordHeader | undefined {
+  if (bytes[0] !== RECORD_MAGIC) return undefined;
+  if (crc32(bytes, 0, 0, 14) !== readU32(bytes, 14)) return undefined;
+  const kind = recordKindOf(bytes[1]);
+  if (kind === undefined) return undefined;
+  const dataLength = readU16(bytes, 8);
+  switch (kind) {
+    case 'data':
+      if (dataLength > MAX_FILE_BYTES) return undefined;
+      break;
+    case 'tombstone':
+      if (dataLength !== 0) return undefined;
+      break;
+    case 'wipeMarker':
+      if (dataLength < MARKER_FIXED_BYTES || dataLength > MARKER_FIXED_BYTES + 2 * MAX_KEPT_FILES) return undefined;
+      break;
+    default:
+      return assertNever(kind);
+  }
+  return { kind, fileId: readU16(bytes, 2), seq: readU32(bytes, 4), dataLength, dataCrc: readU32(bytes, 10) };
+}
+
+function recordKindOf(value: number): RecordKind | undefined {
+  switch (value) {
+    case RECORD_KINDS.data:
+      return 'data';
+    case RECORD_KINDS.tombstone:
+      return 'tombstone';
+    case RECORD_KINDS.wipeMarker:
+      return 'wipeMarker';
+    default:
+      return undefined;
+  }
+}
+
+function encodeMarker(marker: MarkerData): Uint8Array {
+  const bytes = new Uint8Array(MARKER_FIXED_BYTES + 2 * marker.keep.length);
+  bytes[0] = MARKER_PHASES[marker.phase];
+  writeU32(bytes, 1, marker.floor);
+  writeU32(bytes, 5, marker.voidBelowSeq);
+  bytes[9] = marker.keep.length;
+  marker.keep.forEach((fileId, index) => writeU16(bytes, MARKER_FIXED_BYTES + 2 * index, fileId));
+  return bytes;
+}
+
+/** A wipe marker's data, or undefined if it is not well-formed (then the record is ignored). */
+function decodeMarker(data: Uint8Array): MarkerData | undefined {
+  if (data.length < MARKER_FIXED_BYTES) return undefined;
+  const phase = data[0] === MARKER_PHASES.committed ? 'committed' : data[0] === MARKER_PHASES.erased ? 'erased' : undefined;
+  if (phase === undefined) return undefined;
+  const count = data[9];
+  if (count > MAX_KEPT_FILES || data.length !== MARKER_FIXED_BYTES + 2 * count) return undefined;
+  const keep: number[] = [];
+  for (let index = 0; index < count; index++) keep.push(readU16(data, MARKER_FIXED_BYTES + 2 * index));
+  return { phase, floor: readU32(data, 1), voidBelowSeq: readU32(data, 5), keep };
+}

@@ -1,0 +1,81 @@
+/**
+ * The device every board assembles: the actors, the order they start in, and who may call whom.
+ * A board file (boards/host.ts, boards/sim.ts, boards/pico.ts) picks the HAL and the crypto engine and calls
+ * `assembleDevice`.
+ */
+import { createAppletActor } from '../actors/applet.js';
+import { createCryptoActor } from '../actors/crypto.js';
+import { createKeystoreActor } from '../actors/keystore.js';
+import { createLifecycleActor } from '../actors/lifecycle.js';
+import { createPinActor } from '../actors/pin.js';
+import { Scheduler, type RegisteredActor } from '../actors/scheduler.js';
+import { createStorageActor } from '../actors/storage.js';
+import { createTransportActor } from '../actors/transport.js';
+import type { CryptoEngine } from '../hal/crypto/types.js';
+import type { Hal } from '../hal/types.js';
+
+/**
+ * The capability list: which actor (or external caller) may send to which. Anything else is refused and logged.
+ * `link` is every link adapter (vpcd, local socket, serial bridge); `board` is the board's own supervision code.
+ */
+export const DEVICE_CAPABILITIES: Readonly<Record<string, readonly string[]>> = {
+  link: ['transport'],
+  board: ['transport', 'lifecycle', 'storage', 'pin'],
+  transport: ['applet'],
+  applet: ['keystore', 'pin', 'lifecycle', 'crypto', 'storage'],
+  keystore: ['storage', 'pin'],
+  lifecycle: ['storage', 'crypto', 'pin'],
+  pin: ['storage'],
+  crypto: ['storage'],
+  storage: [],
+};
+
+export interface DeviceOptions {
+  readonly hal: Hal;
+  readonly engine: CryptoEngine;
+  /** PBKDF2 iterations for PIN verifiers (what the board's engine affords per VERIFY). */
+  readonly pinIterations: number;
+  /** Deterministic delivery order (simulation). */
+  readonly seed?: number;
+  readonly log?: (line: string) => void;
+  readonly traceBodies?: boolean;
+  readonly defaultTimeoutMs?: number;
+}
+
+export interface Device {
+  readonly scheduler: Scheduler;
+  readonly actors: readonly RegisteredActor[];
+  stop(): Promise<void>;
+}
+
+export async function assembleDevice(options: DeviceOptions): Promise<Device> {
+  const { hal, engine } = options;
+  const actors: RegisteredActor[] = [
+    createStorageActor({ flash: hal.flash }),
+    createPinActor({ engine, entropy: hal.entropy, deviceSecret: hal.deviceSecret, iterations: options.pinIterations }),
+    createCryptoActor({ engine, entropy: hal.entropy, deviceSecret: hal.deviceSecret }),
+    createKeystoreActor(),
+    createLifecycleActor({ entropy: hal.entropy }),
+    createAppletActor(),
+    createTransportActor(),
+  ];
+  const scheduler = new Scheduler({
+    capabilities: DEVICE_CAPABILITIES,
+    clock: hal.clock,
+    timers: hal.timers,
+    seed: options.seed,
+    log: options.log,
+    traceBodies: options.traceBodies,
+    defaultTimeoutMs: options.defaultTimeoutMs,
+  });
+  await scheduler.start(actors);
+  return {
+    scheduler,
+    actors,
+    stop: async () => {
+      await scheduler.idle();
+      await scheduler.stop();
+      hal.flash.sync();
+    },
+  };
+}

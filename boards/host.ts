@@ -1,0 +1,135 @@
+/**
+ * The host board: the composition root for running the HSM as a virtual smart card on a Linux host.
+ *
+ * HAL: a NOR flash image file (the Pico's geometry), OS entropy, the monotonic clock, Node timers, a device-secret
+ * file readable only by its owner, no watchdog/LED/button (user presence is always granted).
+ * Links: vpcd (pcscd's virtual reader, so PC/SC and OpenSC see a card) and a local unix socket (management tool
+ * and tests). Crypto engine: the portable engine (noble), the same as the device; issue-4 work adds node:crypto.
+ */
+import { mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { SMARTCARD_HSM_ATR } from '../actors/transport.js';
+import { portableEngine } from '../hal/crypto/portable.js';
+import type { CryptoEngine } from '../hal/crypto/types.js';
+import { FileFlash } from '../hal/host/flash.js';
+import { SocketLink, describeSocketLinkEvent } from '../hal/host/socket-link.js';
+import { FileDeviceSecret, loggingLed, monotonicClock, noWatchdog, nodeTimers, osEntropy, presenceAlwaysGranted } from '../hal/host/system.js';
+import { VpcdLink, describeVpcdEvent, VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT, type CardPowerChange } from '../hal/host/vpcd-link.js';
+import type { FlashGeometry, Hal } from '../hal/types.js';
+import { transportProtocol } from '../messages/transport.js';
+import { assembleDevice, type Device } from './device.js';
+
+/** 1 MiB of flash, the Pico's geometry: the same capacity the device has for keys and objects. */
+export const HOST_GEOMETRY: FlashGeometry = { sectorSize: 4096, pageSize: 256, sectorCount: 256 };
+/** PBKDF2 iterations per PIN verification on the host. */
+export const HOST_PIN_ITERATIONS = 10_000;
+
+export function defaultDataDirectory(): string {
+  const base = process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share');
+  return join(base, 'pico-hsm-ts');
+}
+
+export interface HostBoardOptions {
+  readonly dataDirectory: string;
+  /** vpcd address, or null for no PC/SC link (socket only). */
+  readonly vpcd: { host: string; port: number } | null;
+  /** The local socket's path; default DATA/hsm.sock. */
+  readonly socketPath?: string;
+  readonly engine?: CryptoEngine;
+  readonly log?: (line: string) => void;
+  readonly pinIterations?: number;
+}
+
+export interface HostBoard {
+  readonly device: Device;
+  readonly socketPath: string;
+  readonly flashPath: string;
+  /** Closes the links, lets actors finish, flushes the flash image. */
+  shutdown(): Promise<void>;
+}
+
+export async function startHostBoard(options: HostBoardOptions): Promise<HostBoard> {
+  const log = options.log ?? (() => undefined);
+  const dataDirectory = resolve(options.dataDirectory);
+  mkdirSync(dataDirectory, { recursive: true, mode: 0o700 });
+  const flashPath = join(dataDirectory, 'flash.img');
+  const socketPath = options.socketPath ?? join(dataDirectory, 'hsm.sock');
+  const flash = new FileFlash(flashPath, HOST_GEOMETRY);
+  const hal: Hal = {
+    flash,
+    entropy: osEntropy,
+    clock: monotonicClock,
+    timers: nodeTimers(),
+    deviceSecret: new FileDeviceSecret(join(dataDirectory, 'device-secret'), osEntropy),
+    watchdog: noWatchdog,
+    led: loggingLed(),
+    button: presenceAlwaysGranted,
+  };
+  log(`flash image ${flashPath} (${HOST_GEOMETRY.sectorCount} sectors of ${HOST_GEOMETRY.sectorSize} bytes)`);
+  const device = await assembleDevice({
+    hal,
+    engine: options.engine ?? portableEngine,
+    pinIterations: options.pinIterations ?? HOST_PIN_ITERATIONS,
+    log,
+  });
+
+  const onApdu = async (command: Uint8Array): Promise<Uint8Array> => {
+    const answered = await device.scheduler.call('link', transportProtocol, 'apdu', { bytes: command });
+    if (!answered.ok) throw new Error(`transport: ${answered.error.code}`);
+    return answered.value.bytes;
+  };
+  const onPower = async (change: CardPowerChange): Promise<void> => {
+    const event = change === 'powerOff' ? 'off' : change === 'powerOn' ? 'on' : 'reset';
+    await device.scheduler.call('link', transportProtocol, 'power', { event });
+  };
+
+  const socket = new SocketLink({ path: socketPath, atr: SMARTCARD_HSM_ATR, onApdu, onPower, onEvent: (event) => log(describeSocketLinkEvent(event)) });
+  await socket.start();
+
+  let vpcd: VpcdLink | undefined;
+  if (options.vpcd) {
+    let warnedUnreachable = false;
+    vpcd = new VpcdLink({
+      host: options.vpcd.host,
+      port: options.vpcd.port,
+      atr: SMARTCARD_HSM_ATR,
+      onApdu,
+      onPower,
+      onEvent: (event) => {
+        if (event.type === 'disconnected' && event.reason.kind === 'connectFailed') {
+          if (!warnedUnreachable) {
+            log(
+              `vpcd is not reachable at ${options.vpcd?.host}:${options.vpcd?.port} (${event.reason.message}). ` +
+                'Is pcscd running with the vpcd reader? Install: apt-get install pcscd vsmartcard-vpcd opensc opensc-pkcs11, ' +
+                'then run `npm run pcscd` in another terminal. Retrying in the background; the local socket works meanwhile.',
+            );
+            warnedUnreachable = true;
+          }
+          return;
+        }
+        if (event.type === 'retrying' && warnedUnreachable) return;
+        if (event.type === 'connected') warnedUnreachable = false;
+        log(describeVpcdEvent(event));
+      },
+    });
+    vpcd.start();
+  }
+
+  let stopped = false;
+  return {
+    device,
+    socketPath,
+    flashPath,
+    async shutdown() {
+      if (stopped) return;
+      stopped = true;
+      await vpcd?.close();
+      await socket.close();
+      await device.stop();
+      flash.close();
+    },
+  };
+}
+
+export { VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT };

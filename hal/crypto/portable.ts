@@ -1,0 +1,67 @@
+/**
+ * The portable crypto engine: @noble/curves, @noble/ciphers and @noble/hashes. The reference on every board
+ * and the only engine on the Pico (where the device profile narrows it further).
+ */
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { brainpoolP256r1, brainpoolP384r1, brainpoolP512r1 } from '@noble/curves/misc.js';
+import { p256, p384, p521 } from '@noble/curves/nist.js';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
+import { sha1 } from '@noble/hashes/legacy.js';
+import { sha224, sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
+import { EC_CURVES, ecSeedLength, type CryptoEngine, type CurveName, type HashName } from './types.js';
+
+const hashes = { sha1, sha224, sha256, sha384, sha512 } as const;
+const curves = {
+  secp256r1: p256,
+  secp384r1: p384,
+  secp521r1: p521,
+  secp256k1,
+  brainpoolP256r1,
+  brainpoolP384r1,
+  brainpoolP512r1,
+} as const;
+
+function curveOf(name: CurveName): (typeof curves)[CurveName] {
+  return curves[name];
+}
+
+export const portableEngine: CryptoEngine = {
+  name: 'portable',
+  curves: EC_CURVES,
+  digest: (hash: HashName, data) => hashes[hash](data),
+  hmac: (hash: HashName, key, data) => hmac(hashes[hash], key, data),
+  pbkdf2Sha256: (password, salt, iterations, length) => pbkdf2(sha256, password, salt, { c: iterations, dkLen: length }),
+  hkdfSha256: (inputKey, salt, info, length) => hkdf(sha256, inputKey, salt, info, length),
+  aeadSeal: (key, nonce, plaintext, associatedData) => chacha20poly1305(key, nonce, associatedData).encrypt(plaintext),
+  aeadOpen(key, nonce, sealed, associatedData) {
+    try {
+      return chacha20poly1305(key, nonce, associatedData).decrypt(sealed);
+    } catch {
+      return undefined;
+    }
+  },
+  ecGenerate(curve, randomness) {
+    const implementation = curveOf(curve);
+    const needed = ecSeedLength(curve);
+    if (randomness.length < needed) throw new Error(`${curve} key generation needs ${needed} random bytes`);
+    const { secretKey, publicKey } = implementation.keygen(randomness.subarray(0, needed));
+    return { privateKey: secretKey, publicKey: implementation.getPublicKey(secretKey, false) ?? publicKey };
+  },
+  ecPublicKey: (curve, privateKey) => curveOf(curve).getPublicKey(privateKey, false),
+  ecSign: (curve, privateKey, hash) => curveOf(curve).sign(hash, privateKey, { prehash: false, lowS: false, format: 'compact' }),
+  ecVerify(curve, publicKey, hash, signature) {
+    try {
+      return curveOf(curve).verify(signature, hash, publicKey, { prehash: false, lowS: false, format: 'compact' });
+    } catch {
+      return false;
+    }
+  },
+  ecdh(curve, privateKey, peerPublicKey) {
+    const implementation = curveOf(curve);
+    if (!implementation.utils.isValidPublicKey(peerPublicKey, false)) throw new Error('peer public key is not a valid point on the curve');
+    return implementation.getSharedSecret(privateKey, peerPublicKey, true).subarray(1);
+  },
+};

@@ -1,0 +1,77 @@
+/**
+ * The crypto engine interface: every primitive the firmware uses, behind one interface so a board can choose
+ * an implementation. The portable engine (@noble/*, hal/crypto/portable.ts) runs everywhere and is the
+ * reference; the host may declare a faster engine (node:crypto, hal/crypto/node.ts) for what it supports.
+ * Every engine passes the same known-answer tests, and engines are cross-checked against each other.
+ *
+ * Conventions: EC public keys are uncompressed SEC1 points (04 || X || Y); EC private keys are big-endian
+ * scalars of the curve's byte length; ECDSA signatures are raw r || s (the applet DER-encodes for OpenSC).
+ */
+
+export const EC_CURVES = ['secp256r1', 'secp384r1', 'secp521r1', 'secp256k1', 'brainpoolP256r1', 'brainpoolP384r1', 'brainpoolP512r1'] as const;
+export type CurveName = (typeof EC_CURVES)[number];
+
+export type HashName = 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
+
+export interface EcKeyPair {
+  readonly privateKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+}
+
+export interface CryptoEngine {
+  readonly name: string;
+  /** Curves this engine implements. */
+  readonly curves: readonly CurveName[];
+  digest(hash: HashName, data: Uint8Array): Uint8Array;
+  hmac(hash: HashName, key: Uint8Array, data: Uint8Array): Uint8Array;
+  pbkdf2Sha256(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Uint8Array;
+  hkdfSha256(inputKey: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
+  /** ChaCha20-Poly1305 (RFC 8439): 32-byte key, 12-byte nonce; the output carries the 16-byte tag. */
+  aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, associatedData: Uint8Array): Uint8Array;
+  /** Undefined when the tag does not verify. */
+  aeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, associatedData: Uint8Array): Uint8Array | undefined;
+  /** `randomness`: ecSeedLength(curve) bytes from the board's entropy source (reduced modulo the order without bias). */
+  ecGenerate(curve: CurveName, randomness: Uint8Array): EcKeyPair;
+  ecPublicKey(curve: CurveName, privateKey: Uint8Array): Uint8Array;
+  /** ECDSA over a precomputed hash (truncated/padded per the curve order as usual); returns r || s. */
+  ecSign(curve: CurveName, privateKey: Uint8Array, hash: Uint8Array): Uint8Array;
+  ecVerify(curve: CurveName, publicKey: Uint8Array, hash: Uint8Array, signature: Uint8Array): boolean;
+  /** The shared X coordinate; throws for an invalid or off-curve peer point. */
+  ecdh(curve: CurveName, privateKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array;
+}
+
+/** The byte length of a curve's field/scalars. */
+export function curveByteLength(curve: CurveName): number {
+  switch (curve) {
+    case 'secp256r1':
+    case 'secp256k1':
+    case 'brainpoolP256r1':
+      return 32;
+    case 'secp384r1':
+    case 'brainpoolP384r1':
+      return 48;
+    case 'secp521r1':
+      return 66;
+    case 'brainpoolP512r1':
+      return 64;
+  }
+}
+
+/** Random bytes key generation needs: 1.5 x the scalar length (FIPS 186-5 A.4.1 style extra bits). */
+export function ecSeedLength(curve: CurveName): number {
+  const length = curveByteLength(curve);
+  return length + Math.ceil(length / 2);
+}
+
+/** Overwrites a buffer holding secret material. */
+export function zeroize(...buffers: (Uint8Array | undefined)[]): void {
+  for (const buffer of buffers) buffer?.fill(0);
+}
+
+/** Constant-time equality of two byte strings (length is not secret). */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let index = 0; index < a.length; index++) difference |= (a[index] ?? 0) ^ (b[index] ?? 0);
+  return difference === 0;
+}
