@@ -123,7 +123,7 @@ function offsetFrom(items: ReturnType<typeof parseTlvList>): number | undefined 
 }
 
 /** READ BINARY, odd INS: P1P2 = file id (0000 = current), data `54 L offset`. */
-export const readBinaryOdd: CommandHandler = (command, session, context) => {
+export const readBinaryOdd: CommandHandler = async (command, session, context) => {
   const fileId = (command.p1 << 8) | command.p2;
   const target = fileId === 0 ? session.currentFile : fileId;
   if (target === undefined) return status(SW.conditionsNotSatisfied);
@@ -133,8 +133,9 @@ export const readBinaryOdd: CommandHandler = (command, session, context) => {
     if (parsed === undefined) return status(SW.wrongData);
     offset = parsed;
   }
-  if (fileId !== 0) session.currentFile = fileId;
-  return readThrough(target, offset, command.le === 0 ? 256 : command.le, context);
+  const response = await readThrough(target, offset, command.le === 0 ? 256 : command.le, context);
+  if (fileId !== 0 && response.statusWord === SW.ok) session.currentFile = fileId;
+  return response;
 };
 
 /** UPDATE BINARY, odd INS: P1P2 = file id (0000 = current), data `54 L offset 53 L data`; creates the file. */
