@@ -1,0 +1,146 @@
+/**
+ * End-to-end harness: real pcscd (with the vpcd stall fix), real vpcd, real OpenSC tools, and a real host HSM
+ * process (`boards/host-main.ts`) on a fresh data directory.
+ *
+ * Availability: on a developer machine without the packages the e2e suites skip with a loud message; under CI
+ * (CI=true) missing packages are a failure, never a skip.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PROJECT_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const OPENSC_CONF = join(PROJECT_ROOT, 'tools', 'pcscd', 'opensc.conf');
+export const PKCS11_MODULE = '/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so';
+const VPCD_DRIVER_CONFIG = '/etc/reader.conf.d/vpcd';
+const REQUIRED = ['pcscd', 'opensc-tool', 'pkcs11-tool', 'sc-hsm-tool', 'pkcs15-tool', 'openssl'];
+
+function which(command: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((directory) => existsSync(join(directory, command)));
+}
+
+/** Why the e2e suite cannot run here, or undefined when everything it needs is installed. */
+export function missingPrerequisites(): string | undefined {
+  const missing = REQUIRED.filter((command) => !which(command));
+  if (!existsSync(VPCD_DRIVER_CONFIG)) missing.push('vsmartcard-vpcd (/etc/reader.conf.d/vpcd)');
+  if (!existsSync(PKCS11_MODULE)) missing.push(`opensc-pkcs11 (${PKCS11_MODULE})`);
+  if (missing.length === 0) return undefined;
+  return `missing: ${missing.join(', ')}. Install with: apt-get install pcscd vsmartcard-vpcd opensc opensc-pkcs11 pcsc-tools openssl`;
+}
+
+/** Use as `describe.skipIf(skipEndToEnd())`: loud when skipping, and never skipping under CI. */
+export function skipEndToEnd(): boolean {
+  const missing = missingPrerequisites();
+  if (missing === undefined) return false;
+  if (process.env.CI) throw new Error(`end-to-end tests cannot run under CI: ${missing}`);
+  process.stderr.write(`\n*** END-TO-END TESTS SKIPPED: ${missing} ***\n\n`);
+  return true;
+}
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly output: string;
+}
+
+/** Runs a program with OPENSC_CONF set; never rejects (the exit code is part of the result). */
+export function run(command: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolvePromise) => {
+    const child = execFile(
+      command,
+      [...args],
+      { env: { ...process.env, OPENSC_CONF }, timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
+      (error, stdout, stderr) => {
+        const code = error && typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : error ? 1 : 0;
+        resolvePromise({ code, stdout, stderr, output: `${stdout}${stderr}` });
+      },
+    );
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
+export const pkcs11 = (...args: string[]): Promise<RunResult> => run('pkcs11-tool', ['--module', PKCS11_MODULE, ...args]);
+
+function vpcdListening(): boolean {
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!existsSync(file)) continue;
+    const lines = readFileSync(file, 'utf8').split('\n');
+    if (lines.some((line) => / 0A /.test(` ${line.trim().split(/\s+/)[3] ?? ''} `) && /:8C7B$/.test(line.trim().split(/\s+/)[1] ?? ''))) return true;
+  }
+  return false;
+}
+
+/** Makes sure a pcscd with the vpcd fix is running; returns a function that stops it if we started it. */
+export async function ensurePcscd(): Promise<() => Promise<void>> {
+  if (existsSync('/run/pcscd/pcscd.comm') && vpcdListening()) return async () => undefined;
+  const started = await run(join(PROJECT_ROOT, 'tools', 'pcscd', 'start-background.sh'), ['--replace']);
+  if (started.code !== 0) throw new Error(`could not start pcscd: ${started.output}`);
+  return async () => {
+    await run(join(PROJECT_ROOT, 'tools', 'pcscd', 'stop.sh'), []);
+  };
+}
+
+export interface HsmProcess {
+  readonly dataDirectory: string;
+  readonly output: () => string;
+  /** Resolves when the output contains `text` (or rejects after the timeout with the output so far). */
+  waitFor(text: string | RegExp, timeoutMs?: number): Promise<void>;
+  /** SIGINT and wait for a clean exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Starts `npm start` (boards/host-main.ts) on a data directory (a fresh temporary one by default). */
+export async function startHsm(dataDirectory: string = mkdtempSync(join(tmpdir(), 'pico-hsm-e2e-'))): Promise<HsmProcess> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'boards', 'host-main.ts'), '--data', dataDirectory], {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const waiters: { pattern: string | RegExp; resolve: () => void }[] = [];
+  const matches = (pattern: string | RegExp): boolean => (typeof pattern === 'string' ? output.includes(pattern) : pattern.test(output));
+  const onData = (chunk: Buffer): void => {
+    output += chunk.toString('utf8');
+    for (const waiter of [...waiters]) {
+      if (matches(waiter.pattern)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
+  const hsm: HsmProcess = {
+    dataDirectory,
+    output: () => output,
+    waitFor(pattern, timeoutMs = 20_000) {
+      if (matches(pattern)) return Promise.resolve();
+      return new Promise((resolveWait, rejectWait) => {
+        const timer = setTimeout(() => rejectWait(new Error(`HSM output never showed ${String(pattern)}:\n${output}`)), timeoutMs);
+        waiters.push({
+          pattern,
+          resolve: () => {
+            clearTimeout(timer);
+            resolveWait();
+          },
+        });
+      });
+    },
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill('SIGINT');
+      return exited;
+    },
+  };
+  await hsm.waitFor('ready:');
+  // pcscd polls the reader about every 400 ms; the card counts as present once vpcd asked for the ATR.
+  await hsm.waitFor('vpcd: attached');
+  return hsm;
+}
+
+export function removeDirectory(path: string): void {
+  rmSync(path, { recursive: true, force: true });
+}
