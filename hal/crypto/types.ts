@@ -18,8 +18,52 @@ export interface EcKeyPair {
   readonly publicKey: Uint8Array;
 }
 
+/** RSA key pair; the private key is an opaque engine encoding (PKCS#8 DER for the engines we have). */
+export interface RsaKeyPair {
+  readonly modulus: Uint8Array;
+  readonly publicExponent: Uint8Array;
+  readonly privateKey: Uint8Array;
+}
+
+/** RSA, where an engine offers it (node:crypto on the host; not the portable engine, not the Pico). */
+export interface RsaEngine {
+  /** Asynchronous: RSA-4096 takes seconds, and the actors must stay responsive meanwhile. */
+  generate(bits: number, publicExponent: number): Promise<RsaKeyPair>;
+  /** Raw private-key operation m^d mod n on a k-byte big-endian input below the modulus (algorithms 20, 21). */
+  rawPrivate(privateKey: Uint8Array, input: Uint8Array): Uint8Array;
+  /** PKCS#1 v1.5 signature over a digest of `hash`. */
+  signPkcs1(privateKey: Uint8Array, hash: HashName, digest: Uint8Array): Uint8Array;
+  /** PSS signature over a digest of `hash`, MGF1 with the same hash, salt length `saltLength`. */
+  signPss(privateKey: Uint8Array, hash: HashName, digest: Uint8Array, saltLength: number): Uint8Array;
+  /** PKCS#1 v1.5 decryption; undefined when the padding is invalid. */
+  decryptPkcs1(privateKey: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined;
+  /** OAEP decryption with `hash` for OAEP and MGF1; undefined when the padding is invalid. */
+  decryptOaep(privateKey: Uint8Array, hash: HashName, ciphertext: Uint8Array, label?: Uint8Array): Uint8Array | undefined;
+  /** Public-key operations, for verification in tests and attestation. */
+  verifyPkcs1(modulus: Uint8Array, publicExponent: Uint8Array, hash: HashName, digest: Uint8Array, signature: Uint8Array): boolean;
+  verifyPss(modulus: Uint8Array, publicExponent: Uint8Array, hash: HashName, digest: Uint8Array, signature: Uint8Array, saltLength: number): boolean;
+  encryptOaep(modulus: Uint8Array, publicExponent: Uint8Array, hash: HashName, plaintext: Uint8Array, label?: Uint8Array): Uint8Array;
+  encryptPkcs1(modulus: Uint8Array, publicExponent: Uint8Array, plaintext: Uint8Array): Uint8Array;
+}
+
+/** AES, where an engine offers it (both host engines; not the Pico). Keys of 16, 24 or 32 bytes. */
+export interface AesEngine {
+  /** CBC without padding: the data must be a multiple of 16 bytes. */
+  cbcEncrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array;
+  cbcDecrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array;
+  /** CTR with a 16-byte initial counter block. */
+  ctr(key: Uint8Array, counter: Uint8Array, data: Uint8Array): Uint8Array;
+  /** GCM; the output carries the 16-byte tag. */
+  gcmSeal(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, associatedData: Uint8Array): Uint8Array;
+  /** Undefined when the tag does not verify. */
+  gcmOpen(key: Uint8Array, iv: Uint8Array, sealed: Uint8Array, associatedData: Uint8Array): Uint8Array | undefined;
+  cmac(key: Uint8Array, data: Uint8Array): Uint8Array;
+}
+
 export interface CryptoEngine {
   readonly name: string;
+  readonly rsa?: RsaEngine;
+  readonly aes?: AesEngine;
   /** Curves this engine implements. */
   readonly curves: readonly CurveName[];
   digest(hash: HashName, data: Uint8Array): Uint8Array;
