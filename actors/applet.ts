@@ -3,8 +3,8 @@
  *
  * Owns: the card session (current file) and the mapping of each instruction to its handler (actors/applet/).
  * Accepts: appletProtocol (command: one parsed, de-chained APDU; reset: power events).
- * Calls: keystore (files), pin (authentication), lifecycle (INITIALIZE, stage), crypto (challenges),
- * storage (capacity for the device information).
+ * Calls: keystore (files, key metadata), pin (authentication), lifecycle (INITIALIZE, stage), crypto (keys,
+ * signatures, deciphering, symmetric operations, challenges), storage (capacity for the device information).
  *
  * The transport has already checked the class byte and the APDU's shape; a handler checks P1/P2 and data and
  * answers a precise status word. An instruction not in the table gets 6D00.
@@ -14,6 +14,7 @@ import { pinProtocol } from '../messages/pin.js';
 import { ok } from '../messages/protocol.js';
 import { changeReferenceData, getChallenge, initializeDevice, resetRetryCounter, verify } from './applet/authentication.js';
 import { status, type CommandHandler, type Session } from './applet/context.js';
+import { cipherSymmetric, computeSignature, decipher, generateKeyPair, generateSecretKey } from './applet/keys.js';
 import { deleteFile, enumerateObjects, readBinary, readBinaryOdd, select, updateBinaryOdd } from './applet/files.js';
 import { SW } from './card/status-words.js';
 import { defineActor, type RegisteredActor } from './scheduler.js';
@@ -34,6 +35,11 @@ export const COMMANDS: ReadonlyMap<number, CommandHandler> = new Map<number, Com
   [0x2c, resetRetryCounter],
   [0x50, initializeDevice],
   [0x84, getChallenge],
+  [0x46, generateKeyPair],
+  [0x48, generateSecretKey],
+  [0x68, computeSignature],
+  [0x62, decipher],
+  [0x78, cipherSymmetric],
   [0x72, refuseKeyExport],
   [0x74, notOffered],
   [0x52, notOffered],

@@ -1,19 +1,26 @@
 /**
  * The crypto actor.
  *
- * Owns: every use of private key material (it unseals a key, uses it for one operation and zeroes its copy),
- * the device key pair (internal file 0x1003, sealed under the device secret) and the randomness it hands out.
- * Accepts: cryptoProtocol (random, createDeviceIdentity, deviceSign).
- * Calls: storage (the sealed device key, the device certificate 2F02).
+ * Owns: every use of private key material (it receives a key unsealed from the key store, uses it for one
+ * operation and zeroes its copy), key generation, the device key pair (internal file 0x1003, sealed under the
+ * device secret) and the randomness it hands out.
+ * Accepts: cryptoProtocol (random, capabilities, createDeviceIdentity, deviceSign, generateKeyPair,
+ * generateSecretKey, sign, decipher, cipher).
+ * Calls: storage (the sealed device key, the device certificate 2F02), keystore (storeKey, loadKey: only this
+ * actor may call them, the board's operation capabilities say so).
  */
 import type { DeviceSecret, Entropy } from '../hal/types.js';
-import { ecSeedLength, zeroize, type CryptoEngine } from '../hal/crypto/types.js';
+import { ecSeedLength, zeroize, type CryptoEngine, type CurveName } from '../hal/crypto/types.js';
+import { keystoreProtocol } from '../messages/keystore.js';
 import { cryptoProtocol } from '../messages/crypto.js';
 import { cbor, fail, ok } from '../messages/protocol.js';
 import { CARD_FILES, INTERNAL_FILES, deviceKeyRecord } from '../messages/records.js';
 import { validate } from '../messages/schema.js';
 import { storageProtocol } from '../messages/storage.js';
-import { cvBody, cvCertificate, ecPublicKeyTlv } from './card/cvc.js';
+import { authenticatedRequest, cvBody, cvCertificate, ecPublicKeyTlv, outerSignedPart, parseCvCertificate, rsaPublicKeyTlv } from './card/cvc.js';
+import { uintBytes } from './card/tlv.js';
+import type { ActorContext } from './actor.js';
+import { cipher, decipher, sign, type OperationResult, type UnsealedKey } from './crypto/operations.js';
 import { defineActor, type RegisteredActor } from './scheduler.js';
 
 export interface CryptoActorOptions {
@@ -27,6 +34,61 @@ export interface CryptoActorOptions {
 const encoder = new TextEncoder();
 const DEVICE_CURVE = 'secp256r1';
 
+/** RSA modulus sizes offered (OpenSC accepts multiples of 256 from 1024). */
+export const RSA_BITS = [1024, 2048, 3072, 4096] as const;
+export const AES_BITS = [128, 192, 256] as const;
+/** Room left for the private-key description (C4xx) OpenSC writes after generating a key. */
+const DESCRIPTOR_RESERVE_BYTES = 1024;
+
+export function curveBits(curve: CurveName): number {
+  switch (curve) {
+    case 'secp256r1':
+    case 'secp256k1':
+    case 'brainpoolP256r1':
+      return 256;
+    case 'secp384r1':
+    case 'brainpoolP384r1':
+      return 384;
+    case 'secp521r1':
+      return 521;
+    case 'brainpoolP512r1':
+      return 512;
+  }
+}
+
+function exponentBytes(exponent: number): Uint8Array {
+  let length = 1;
+  while (length < 4 && exponent >= 2 ** (8 * length)) length++;
+  return uintBytes(exponent, length);
+}
+
+type KeyFailure =
+  | { code: 'notFound' }
+  | { code: 'notVerified' }
+  | { code: 'exhausted' }
+  | { code: 'algorithmNotAllowed' }
+  | { code: 'failed'; detail: string };
+
+/** Fetches a key from the key store for one operation; the caller zeroes `material` when done. */
+async function unsealKey(context: ActorContext, fileId: number, algorithm: number): Promise<{ ok: true; key: UnsealedKey } | { ok: false; error: KeyFailure }> {
+  const loaded = await context.call(keystoreProtocol, 'loadKey', { fileId, algorithm });
+  if (loaded.ok) return { ok: true, key: loaded.value };
+  switch (loaded.error.code) {
+    case 'notFound':
+    case 'notVerified':
+    case 'exhausted':
+    case 'algorithmNotAllowed':
+      return { ok: false, error: { code: loaded.error.code } };
+    default:
+      return { ok: false, error: { code: 'failed', detail: `${loaded.error.code}: ${loaded.error.detail}` } };
+  }
+}
+
+function operationAnswer<K extends string>(result: OperationResult, field: K): { ok: true; value: Record<K, Uint8Array> } | { ok: false; error: { code: 'wrongKeyType' | 'badInput' | 'unsupported'; detail: string } } {
+  if (result.ok) return { ok: true, value: { [field]: result.data } as Record<K, Uint8Array> };
+  return { ok: false, error: { code: result.code, detail: result.detail } };
+}
+
 /** The sequence number appended to the serial in the device certificate's holder reference. */
 export const DEVICE_CHR_SEQUENCE = '00001';
 
@@ -34,11 +96,157 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
   const { engine, entropy, deviceSecret } = options;
   const sealKey = (): Uint8Array => engine.hkdfSha256(deviceSecret.get(), new Uint8Array(0), encoder.encode('device-key-seal'), 32);
 
+  /** Signs SHA-256(data) with the device key (unsealed for this one signature, then zeroed). Returns r || s. */
+  async function signWithDeviceKey(context: ActorContext, data: Uint8Array) {
+    const read = await context.call(storageProtocol, 'read', { fileId: INTERNAL_FILES.deviceKey });
+    if (!read.ok) return read.error.code === 'notFound' ? fail({ code: 'noDeviceKey' as const }) : fail({ code: 'failed' as const, detail: read.error.code });
+    let record;
+    try {
+      record = validate(deviceKeyRecord, cbor.decode(read.value.data));
+    } catch (error) {
+      return fail({ code: 'failed' as const, detail: `device key record corrupt: ${error instanceof Error ? error.message : String(error)}` });
+    }
+    const key = sealKey();
+    const privateKey = engine.aeadOpen(key, record.nonce, record.sealed, encoder.encode('device-key'));
+    zeroize(key);
+    if (!privateKey) return fail({ code: 'failed' as const, detail: 'the device key does not open under this device secret' });
+    try {
+      return ok({ signature: engine.ecSign(record.curve, privateKey, engine.digest('sha256', data)) });
+    } finally {
+      zeroize(privateKey);
+    }
+  }
+
   return defineActor({
     protocol: cryptoProtocol,
     start: (context) => ({
       handlers: {
         random: ({ length }) => ok({ bytes: entropy.randomBytes(length) }),
+
+        capabilities: () =>
+          ok({
+            engine: engine.name,
+            curves: [...engine.curves],
+            rsaBits: engine.rsa ? [...RSA_BITS] : [],
+            aesBits: engine.aes ? [...AES_BITS] : [],
+          }),
+
+        generateKeyPair: async (request) => {
+          const deviceCertificate = await context.call(storageProtocol, 'read', { fileId: CARD_FILES.deviceCertificate });
+          const device = deviceCertificate.ok ? parseCvCertificate(deviceCertificate.value.data) : undefined;
+          if (!device) return fail({ code: 'failed' as const, detail: 'no device certificate to sign the request with' });
+          let material: Uint8Array;
+          let publicKeyTlv: Uint8Array;
+          let innerSign: (body: Uint8Array) => Uint8Array;
+          let stored: { kind: 'ec' | 'rsa'; bits: number; curve?: CurveName; publicKey: Uint8Array; publicExponent?: Uint8Array };
+          if (request.kind === 'ec') {
+            const curve = request.curve;
+            if (curve === undefined || !engine.curves.includes(curve)) return fail({ code: 'unsupported' as const, detail: `curve ${curve ?? 'unknown'} is not offered` });
+            const pair = engine.ecGenerate(curve, entropy.randomBytes(ecSeedLength(curve)));
+            material = pair.privateKey;
+            publicKeyTlv = ecPublicKeyTlv(curve, pair.publicKey);
+            innerSign = (body) => engine.ecSign(curve, pair.privateKey, engine.digest('sha256', body));
+            stored = { kind: 'ec', bits: curveBits(curve), curve, publicKey: pair.publicKey };
+          } else {
+            const rsa = engine.rsa;
+            const bits = request.bits ?? 2048;
+            const exponent = request.publicExponent ?? 65537;
+            if (!rsa) return fail({ code: 'unsupported' as const, detail: `the ${engine.name} engine has no RSA` });
+            if (!(RSA_BITS as readonly number[]).includes(bits)) return fail({ code: 'unsupported' as const, detail: `RSA-${bits} is not offered (${RSA_BITS.join(', ')})` });
+            if (exponent !== 65537) return fail({ code: 'unsupported' as const, detail: 'only the public exponent 65537 is offered' });
+            const pair = await rsa.generate(bits, exponent);
+            material = pair.privateKey;
+            publicKeyTlv = rsaPublicKeyTlv(pair.modulus, exponentBytes(exponent));
+            innerSign = (body) => rsa.signPkcs1(pair.privateKey, 'sha256', engine.digest('sha256', body));
+            stored = { kind: 'rsa', bits, publicKey: pair.modulus, publicExponent: exponentBytes(exponent) };
+          }
+          try {
+            const body = cvBody({ car: request.car, chr: request.chr, publicKey: publicKeyTlv });
+            const certificate = cvCertificate(body, innerSign(body));
+            const outer = await signWithDeviceKey(context, outerSignedPart(certificate, device.chr));
+            if (!outer.ok) return fail({ code: 'failed' as const, detail: `device signature: ${outer.error.code}` });
+            const cvRequest = authenticatedRequest(certificate, device.chr, outer.value.signature);
+            const saved = await context.call(keystoreProtocol, 'storeKey', {
+              fileId: request.fileId,
+              ...stored,
+              material,
+              ...(request.usesLeft !== undefined ? { usesLeft: request.usesLeft } : {}),
+              ...(request.allowedAlgorithms !== undefined ? { allowedAlgorithms: request.allowedAlgorithms } : {}),
+              reserveBytes: DESCRIPTOR_RESERVE_BYTES,
+              companion: { fileId: 0xce00 | (request.fileId & 0xff), data: cvRequest },
+            });
+            if (!saved.ok) {
+              switch (saved.error.code) {
+                case 'exists':
+                case 'notVerified':
+                  return fail({ code: saved.error.code });
+                case 'full':
+                  return fail({ code: 'full' as const, needed: saved.error.needed, available: saved.error.available });
+                default:
+                  return fail({ code: 'failed' as const, detail: `${saved.error.code}: ${saved.error.detail}` });
+              }
+            }
+            return ok({ request: cvRequest });
+          } finally {
+            zeroize(material);
+          }
+        },
+
+        generateSecretKey: async (request) => {
+          if (!engine.aes) return fail({ code: 'unsupported' as const, detail: `the ${engine.name} engine has no AES` });
+          if (!(AES_BITS as readonly number[]).includes(request.bits)) return fail({ code: 'unsupported' as const, detail: `AES-${request.bits} is not offered` });
+          const material = entropy.randomBytes(request.bits / 8);
+          const saved = await context.call(keystoreProtocol, 'storeKey', {
+            fileId: request.fileId,
+            kind: 'aes',
+            bits: request.bits,
+            material,
+            ...(request.usesLeft !== undefined ? { usesLeft: request.usesLeft } : {}),
+            ...(request.allowedAlgorithms !== undefined ? { allowedAlgorithms: request.allowedAlgorithms } : {}),
+            reserveBytes: DESCRIPTOR_RESERVE_BYTES,
+          });
+          zeroize(material);
+          if (saved.ok) return ok({});
+          switch (saved.error.code) {
+            case 'exists':
+            case 'notVerified':
+              return fail({ code: saved.error.code });
+            case 'full':
+              return fail({ code: 'full' as const, needed: saved.error.needed, available: saved.error.available });
+            default:
+              return fail({ code: 'failed' as const, detail: `${saved.error.code}: ${saved.error.detail}` });
+          }
+        },
+
+        sign: async ({ fileId, algorithm, data }) => {
+          const unsealed = await unsealKey(context, fileId, algorithm);
+          if (!unsealed.ok) return fail(unsealed.error);
+          try {
+            return operationAnswer(sign(engine, unsealed.key, algorithm, data), 'signature');
+          } finally {
+            zeroize(unsealed.key.material);
+          }
+        },
+
+        decipher: async ({ fileId, algorithm, data }) => {
+          const unsealed = await unsealKey(context, fileId, algorithm);
+          if (!unsealed.ok) return fail(unsealed.error);
+          try {
+            return operationAnswer(decipher(engine, unsealed.key, algorithm, data), 'data');
+          } finally {
+            zeroize(unsealed.key.material);
+          }
+        },
+
+        cipher: async (request) => {
+          const unsealed = await unsealKey(context, request.fileId, request.algorithm);
+          if (!unsealed.ok) return fail(unsealed.error);
+          try {
+            return operationAnswer(cipher(engine, unsealed.key, request), 'data');
+          } finally {
+            zeroize(unsealed.key.material);
+          }
+        },
 
         createDeviceIdentity: async ({ serial }) => {
           const pair = engine.ecGenerate(DEVICE_CURVE, entropy.randomBytes(ecSeedLength(DEVICE_CURVE)));
@@ -62,25 +270,7 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
           return ok({ certificate });
         },
 
-        deviceSign: async ({ data }) => {
-          const read = await context.call(storageProtocol, 'read', { fileId: INTERNAL_FILES.deviceKey });
-          if (!read.ok) return read.error.code === 'notFound' ? fail({ code: 'noDeviceKey' as const }) : fail({ code: 'failed' as const, detail: read.error.code });
-          let record;
-          try {
-            record = validate(deviceKeyRecord, cbor.decode(read.value.data));
-          } catch (error) {
-            return fail({ code: 'failed' as const, detail: `device key record corrupt: ${error instanceof Error ? error.message : String(error)}` });
-          }
-          const key = sealKey();
-          const privateKey = engine.aeadOpen(key, record.nonce, record.sealed, encoder.encode('device-key'));
-          zeroize(key);
-          if (!privateKey) return fail({ code: 'failed' as const, detail: 'the device key does not open under this device secret' });
-          try {
-            return ok({ signature: engine.ecSign(record.curve, privateKey, engine.digest('sha256', data)) });
-          } finally {
-            zeroize(privateKey);
-          }
-        },
+        deviceSign: ({ data }) => signWithDeviceKey(context, data),
       },
     }),
   });

@@ -13,10 +13,13 @@
  * - Every write and delete needs the verified user PIN; CC00 (the device key id) cannot be deleted.
  * - Internal files (0x1000-0x10FF: PIN records, configuration, device key) do not exist for the card interface.
  */
+import type { Entropy } from '../hal/types.js';
+import { zeroize, type CryptoEngine } from '../hal/crypto/types.js';
 import { keystoreProtocol } from '../messages/keystore.js';
 import { pinProtocol } from '../messages/pin.js';
-import { fail, ok } from '../messages/protocol.js';
-import { CARD_FILES } from '../messages/records.js';
+import { cbor, fail, ok } from '../messages/protocol.js';
+import { CARD_FILES, keyRecord } from '../messages/records.js';
+import { validate, type Infer } from '../messages/schema.js';
 import { MAX_FILE_BYTES, storageProtocol } from '../messages/storage.js';
 import type { ActorContext } from './actor.js';
 import { concat, tlv } from './card/tlv.js';
@@ -66,16 +69,133 @@ export function isCardFile(fileId: number): boolean {
   );
 }
 
-export function createKeystoreActor(): RegisteredActor {
+type KeyRecord = Infer<typeof keyRecord>;
+
+export interface KeystoreActorOptions {
+  /** Seals key material at rest (ChaCha20-Poly1305, the same on every board). */
+  readonly engine: CryptoEngine;
+  readonly entropy: Entropy;
+}
+
+/** The associated data binding sealed material to its file and kind: a sealed blob moved elsewhere will not open. */
+function keyAad(fileId: number, kind: string): Uint8Array {
+  return encoder.encode(`key:${fileId.toString(16).padStart(4, '0')}:${kind}`);
+}
+
+export function createKeystoreActor(options: KeystoreActorOptions): RegisteredActor {
+  const { engine, entropy } = options;
+
   async function userVerified(context: ActorContext): Promise<boolean> {
     const status = await context.call(pinProtocol, 'status', { reference: 'user' });
     return status.ok && status.value.verified;
+  }
+
+  async function readKeyRecord(context: ActorContext, fileId: number): Promise<{ ok: true; record: KeyRecord } | { ok: false; code: 'notFound' | 'storageFailure'; detail: string }> {
+    const read = await context.call(storageProtocol, 'read', { fileId });
+    if (!read.ok) return { ok: false, code: read.error.code === 'notFound' ? 'notFound' : 'storageFailure', detail: read.error.code };
+    try {
+      return { ok: true, record: validate(keyRecord, cbor.decode(read.value.data)) };
+    } catch (error) {
+      return { ok: false, code: 'storageFailure', detail: `key record ${fileId.toString(16)} is corrupt: ${error instanceof Error ? error.message : String(error)}` };
+    }
+  }
+
+  function publicFields(record: KeyRecord) {
+    return {
+      kind: record.kind,
+      bits: record.bits,
+      ...(record.curve !== undefined ? { curve: record.curve } : {}),
+      ...(record.publicKey !== undefined ? { publicKey: record.publicKey } : {}),
+      ...(record.publicExponent !== undefined ? { publicExponent: record.publicExponent } : {}),
+    };
   }
 
   return defineActor({
     protocol: keystoreProtocol,
     start: (context) => ({
       handlers: {
+        storeKey: async (request) => {
+          if (prefixOf(request.fileId) !== FILE_PREFIX.key || request.fileId === 0xcc00) return fail({ code: 'storageFailure' as const, detail: 'not a key file id' });
+          const existing = await context.call(storageProtocol, 'stat', { fileId: request.fileId });
+          if (existing.ok) return fail({ code: 'exists' as const });
+          const master = await context.call(pinProtocol, 'masterKey', {});
+          if (!master.ok) return fail({ code: 'notVerified' as const });
+          const nonce = entropy.randomBytes(12);
+          const sealed = engine.aeadSeal(master.value.key, nonce, request.material, keyAad(request.fileId, request.kind));
+          zeroize(master.value.key, request.material);
+          const record: KeyRecord = {
+            kind: request.kind,
+            bits: request.bits,
+            nonce,
+            sealed,
+            ...(request.curve !== undefined ? { curve: request.curve } : {}),
+            ...(request.publicKey !== undefined ? { publicKey: request.publicKey } : {}),
+            ...(request.publicExponent !== undefined ? { publicExponent: request.publicExponent } : {}),
+            ...(request.usesLeft !== undefined ? { usesLeft: request.usesLeft } : {}),
+            ...(request.allowedAlgorithms !== undefined ? { allowedAlgorithms: request.allowedAlgorithms } : {}),
+          };
+          const encoded = cbor.encode(validate(keyRecord, record));
+          // Finite storage: the key, its companion and what the client writes next must all fit, or nothing is
+          // stored. Each record also costs its header in the log; 64 bytes per file covers it.
+          const capacity = await context.call(storageProtocol, 'capacity', {});
+          if (!capacity.ok) return fail({ code: 'storageFailure' as const, detail: capacity.error.code });
+          const needed = encoded.length + (request.companion?.data.length ?? 0) + request.reserveBytes + 128;
+          if (needed > capacity.value.free) return fail({ code: 'full' as const, needed, available: capacity.value.free });
+          const stored = await context.call(storageProtocol, 'put', { fileId: request.fileId, data: encoded });
+          if (!stored.ok) {
+            return stored.error.code === 'full'
+              ? fail({ code: 'full' as const, needed: stored.error.needed, available: stored.error.available })
+              : fail({ code: 'storageFailure' as const, detail: stored.error.code });
+          }
+          if (request.companion) {
+            const companion = await context.call(storageProtocol, 'put', request.companion);
+            if (!companion.ok) {
+              // Roll the key back: no half-made object stays behind.
+              await context.call(storageProtocol, 'delete', { fileId: request.fileId });
+              return companion.error.code === 'full'
+                ? fail({ code: 'full' as const, needed: companion.error.needed, available: companion.error.available })
+                : fail({ code: 'storageFailure' as const, detail: companion.error.code });
+            }
+          }
+          return ok({});
+        },
+
+        loadKey: async ({ fileId, algorithm }) => {
+          const read = await readKeyRecord(context, fileId);
+          if (!read.ok) return read.code === 'notFound' ? fail({ code: 'notFound' as const }) : fail({ code: 'storageFailure' as const, detail: read.detail });
+          const record = read.record;
+          if (record.allowedAlgorithms !== undefined && !record.allowedAlgorithms.includes(algorithm)) return fail({ code: 'algorithmNotAllowed' as const });
+          const master = await context.call(pinProtocol, 'masterKey', {});
+          if (!master.ok) return fail({ code: 'notVerified' as const });
+          if (record.usesLeft !== undefined) {
+            if (record.usesLeft === 0) {
+              zeroize(master.value.key);
+              return fail({ code: 'exhausted' as const });
+            }
+            // Spend the use durably before the key is handed out: a power cut cannot give a free use.
+            const spent = await context.call(storageProtocol, 'put', { fileId, data: cbor.encode(validate(keyRecord, { ...record, usesLeft: record.usesLeft - 1 })) });
+            if (!spent.ok) {
+              zeroize(master.value.key);
+              return fail({ code: 'storageFailure' as const, detail: `spending a use: ${spent.error.code}` });
+            }
+          }
+          const material = engine.aeadOpen(master.value.key, record.nonce, record.sealed, keyAad(fileId, record.kind));
+          zeroize(master.value.key);
+          if (!material) return fail({ code: 'storageFailure' as const, detail: 'the key does not open under the master key' });
+          return ok({ ...publicFields(record), material });
+        },
+
+        keyInfo: async ({ fileId }) => {
+          const read = await readKeyRecord(context, fileId);
+          if (!read.ok) return read.code === 'notFound' ? fail({ code: 'notFound' as const }) : fail({ code: 'storageFailure' as const, detail: read.detail });
+          const record = read.record;
+          return ok({
+            ...publicFields(record),
+            ...(record.usesLeft !== undefined ? { usesLeft: record.usesLeft } : {}),
+            ...(record.allowedAlgorithms !== undefined ? { allowedAlgorithms: record.allowedAlgorithms } : {}),
+          });
+        },
+
         list: async () => {
           const listed = await context.call(storageProtocol, 'list', {});
           if (!listed.ok) return fail({ code: 'storageFailure' as const, detail: listed.error.code });

@@ -102,6 +102,11 @@ export interface TraceEntry {
 export interface SchedulerOptions {
   /** Which actor (or external caller) may send to which. */
   readonly capabilities: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Operations narrower than their actor: "actor.operation" -> the only senders allowed to call it (e.g. only the
+   * crypto actor may ask the key store for private key material). Checked in addition to `capabilities`.
+   */
+  readonly operationCapabilities?: Readonly<Record<string, readonly string[]>>;
   readonly clock: Clock;
   readonly timers: TimerService;
   /** Deterministic mode: pick among ready deliveries with this seed. */
@@ -228,8 +233,8 @@ export class Scheduler {
       return Promise.resolve(undefined);
     }
     const target = this.slots.get(envelope.to);
-    if (!target || !this.allowed(from, envelope.to)) {
-      this.note(from, 'refused', envelope.op, envelope.id, `${from} may not send to ${envelope.to}`);
+    if (!target || !this.allowed(from, envelope.to, envelope.op)) {
+      this.note(from, 'refused', envelope.op, envelope.id, `${from} may not send ${envelope.op} to ${envelope.to}`);
       return Promise.resolve(undefined);
     }
     return new Promise((resolve) => {
@@ -265,9 +270,12 @@ export class Scheduler {
 
   // -------------------------------------------------------------------------------------------------------
 
-  private allowed(from: string, to: string): boolean {
+  private allowed(from: string, to: string, operation?: string): boolean {
     const list = this.options.capabilities[from];
-    return list !== undefined && list.includes(to);
+    if (list === undefined || !list.includes(to)) return false;
+    if (operation === undefined) return true;
+    const narrowed = this.options.operationCapabilities?.[`${to}.${operation}`];
+    return narrowed === undefined || narrowed.includes(from);
   }
 
   private contextFor(slot: ActorSlot, generation: number): ActorContext {
@@ -305,8 +313,8 @@ export class Scheduler {
   private send(from: string, generation: number, protocol: Protocol, operation: string, request: unknown, options: CallOptions | undefined): Promise<ErasedResult> {
     const to = protocol.name;
     const id = this.nextId++;
-    if (!this.allowed(from, to)) {
-      const detail = `${from} may not send to ${to}`;
+    if (!this.allowed(from, to, operation)) {
+      const detail = `${from} may not send ${operation} to ${to}`;
       this.note(from, 'refused', operation, id, detail);
       this.options.log?.(`refused: ${detail} (${operation})`);
       return Promise.resolve(systemError('refused', detail));

@@ -26,8 +26,18 @@ export const DEVICE_CAPABILITIES: Readonly<Record<string, readonly string[]>> = 
   keystore: ['storage', 'pin'],
   lifecycle: ['storage', 'crypto', 'pin'],
   pin: ['storage'],
-  crypto: ['storage'],
+  crypto: ['storage', 'keystore'],
   storage: [],
+};
+
+/**
+ * Operations narrower than their actor's capability: private key material and the master key go to exactly one
+ * caller each.
+ */
+export const DEVICE_OPERATION_CAPABILITIES: Readonly<Record<string, readonly string[]>> = {
+  'keystore.loadKey': ['crypto'],
+  'keystore.storeKey': ['crypto'],
+  'pin.masterKey': ['keystore'],
 };
 
 export interface DeviceOptions {
@@ -54,13 +64,14 @@ export async function assembleDevice(options: DeviceOptions): Promise<Device> {
     createStorageActor({ flash: hal.flash }),
     createPinActor({ engine, entropy: hal.entropy, deviceSecret: hal.deviceSecret, iterations: options.pinIterations }),
     createCryptoActor({ engine, entropy: hal.entropy, deviceSecret: hal.deviceSecret }),
-    createKeystoreActor(),
+    createKeystoreActor({ engine, entropy: hal.entropy }),
     createLifecycleActor({ entropy: hal.entropy }),
     createAppletActor(),
     createTransportActor(),
   ];
   const scheduler = new Scheduler({
     capabilities: DEVICE_CAPABILITIES,
+    operationCapabilities: DEVICE_OPERATION_CAPABILITIES,
     clock: hal.clock,
     timers: hal.timers,
     seed: options.seed,

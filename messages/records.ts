@@ -54,3 +54,27 @@ export const deviceConfigRecord = t.struct({
   serial: t.text({ max: 16 }),
   label: t.optional(t.text({ max: 64 })),
 });
+
+export const KEY_KINDS = ['ec', 'rsa', 'aes'] as const;
+
+/**
+ * A key object (file CCxx): public metadata in the clear, the private material sealed with ChaCha20-Poly1305 under
+ * the master key-encryption key (AAD = "key:" || file id || kind), so a flash dump without the PIN yields nothing.
+ */
+export const keyRecord = t.struct({
+  kind: t.enumOf(...KEY_KINDS),
+  /** EC keys: the curve. */
+  curve: t.optional(t.enumOf('secp256r1', 'secp384r1', 'secp521r1', 'secp256k1', 'brainpoolP256r1', 'brainpoolP384r1', 'brainpoolP512r1')),
+  /** Key size in bits (RSA modulus, AES key, EC field). */
+  bits: t.uint(8192),
+  /** EC: the public point; RSA: the modulus. */
+  publicKey: t.optional(t.bytes({ max: 1024 })),
+  /** RSA: the public exponent. */
+  publicExponent: t.optional(t.bytes({ max: 8 })),
+  nonce: t.bytes({ min: 12, max: 12 }),
+  sealed: t.bytes({ max: 4096, sensitive: true }),
+  /** Uses left (tag 90); absent = unlimited. Spent and persisted before each use. */
+  usesLeft: t.optional(t.uint(0xffffffff)),
+  /** Allowed algorithm identifiers (tag 91); absent = every algorithm of the key's kind. */
+  allowedAlgorithms: t.optional(t.list(t.uint(0xff), 64)),
+});

@@ -54,12 +54,10 @@ const TABLE: Array<[string, string, Expected]> = [
   ['bad CLA and bad body: CLA wins', 'FFA40400023F', 0x6e00],
   ['SM CLA and bad body: CLA wins', '0CA404000000', 0x6882],
   // INS.
-  ['INS 60', '00600000', 0x6d00],
-  ['INS 6F', '006F0000', 0x6d00],
-  ['INS 90', '00900000', 0x6d00],
-  ['INS 9F', '009F0000', 0x6d00],
-  ['INS 61 in the proprietary class', '80610000', 0x6d00],
-  ['bad INS and bad body: INS wins', '0060000002AA', 0x6d00],
+  // Every INS is passed on (T=1; the SmartCard-HSM uses 62 and 68): a bad body is still a bad body.
+  ['INS 68 with a truncated body', '0068000002AA', 0x6700],
+  ['INS 62 with Lc beyond the data', '0062000005AABB', 0x6700],
+  ['INS 9F with a lone 00 and one byte', '009F00000001', 0x6700],
   // Valid edge cases.
   ['case 1', '00A40400', { le: 0, dataLength: 0, extended: false }],
   ['case 1, odd INS', '00B10000', { le: 0, dataLength: 0, extended: false }],

@@ -107,7 +107,7 @@ describe('scheduler', () => {
     const { scheduler, logs } = await harness();
     const fromRelay = await scheduler.call('test', relayProtocol, 'forbidden', {});
     expect(fromRelay).toEqual({ ok: false, error: { code: 'failed', cause: 'refused' } });
-    expect(logs.some((line) => line.includes('refused: relay may not send to sink'))).toBe(true);
+    expect(logs.some((line) => line.includes('refused: relay may not send poke to sink'))).toBe(true);
     expect(scheduler.trace('relay').some((entry) => entry.event === 'refused')).toBe(true);
     const fromOutsider = await scheduler.call('stranger', counterProtocol, 'add', { amount: 1 });
     expect(fromOutsider.ok).toBe(false);

@@ -537,9 +537,9 @@ export class LogStore {
       let offset = run[index].firstRecordOffset;
       let endOfLog: number | undefined;
       while (offset < payload) {
+        // A header that would run past the last live sector is treated like an invalid one.
         const headerBytes = reader.bytes(index, offset, RECORD_HEADER_BYTES);
-        if (headerBytes === undefined) break; // the header would run past the last live sector
-        const header = parseRecordHeader(headerBytes);
+        const header = headerBytes === undefined ? undefined : parseRecordHeader(headerBytes);
         if (header === undefined) {
           const pageEnd = this.pageEndOffset(offset);
           if (isErased(bytes, offset, pageEnd)) {

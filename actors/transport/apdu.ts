@@ -22,8 +22,9 @@
  *   6882 "secure messaging not supported" (the class itself is recognised; SM is later work), and a logical
  *   channel other than 0 (bits 0x03) answers 6881 "logical channel not supported". Every other class, including
  *   the further interindustry classes 40..7F and the invalid FF, answers 6E00.
- * - INS: 6X and 9X are invalid per ISO 7816-3 (they collide with T=0 procedure bytes): 6D00. Odd INS codes are
- *   valid (ISO 7816-4: BER-TLV data field) and passed on. Whether an INS is implemented is the applet's business.
+ * - INS: every value is passed on. ISO 7816-3 reserves 6X and 9X only under T=0 (procedure bytes); this card
+ *   speaks T=1, and the SmartCard-HSM itself uses 62 (DECIPHER) and 68 (COMPUTE SIGNATURE). Odd INS codes are
+ *   valid (ISO 7816-4: BER-TLV data field). Whether an INS is implemented is the applet's business (6D00).
  * - Body: short Lc 1..255 (a short Lc of 00 starts the extended form), extended Lc 00 hi lo with hi lo = 0001..
  *   FFFF, extended Le 2 bytes after an extended Lc, or 00 hi lo alone. Le 00 means 256 (short), 00 00 means 65536
  *   (extended). Anything else (a lone 00 plus one byte, extended Lc 0000 with more bytes, a length that matches
@@ -95,7 +96,7 @@ export function checkClass(cla: number): number | undefined {
   return undefined;
 }
 
-/** True for INS codes ISO 7816-3 declares invalid (6X, 9X). */
+/** True for INS codes ISO 7816-3 declares invalid under T=0 (6X, 9X); not used by the T=1 parser. */
 export function isInvalidIns(ins: number): boolean {
   const high = ins & 0xf0;
   return high === 0x60 || high === 0x90;
@@ -110,7 +111,6 @@ export function parseCommandApdu(bytes: Uint8Array): ParseResult {
   const p2 = bytes[3];
   const classProblem = checkClass(cla);
   if (classProblem !== undefined) return fail(classProblem);
-  if (isInvalidIns(ins)) return fail(APDU_SW.insNotSupported);
 
   const body = bytes.length - 4;
   const ok = (data: Uint8Array, le: number, extended: boolean): ParseResult => ({

@@ -123,7 +123,7 @@ export class FileFlash implements Flash {
 }
 
 function isMissingFile(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && 'code' in error && (error as { code: unknown }).code === 'ENOENT';
+  return typeof error === 'object' && error !== null && 'code' in error && error.code === 'ENOENT';
 }
 
 function describe(error: unknown): string {

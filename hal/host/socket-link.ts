@@ -145,6 +145,7 @@ export class SocketLink {
   private readonly maxClients: number;
 
   private server: Server | null = null;
+  private started = false;
   private readonly clients = new Map<number, Client>();
   private nextClientId = 1;
   /** The single FIFO of requests from every client. */
@@ -162,10 +163,10 @@ export class SocketLink {
 
   /** Creates the socket file (mode 0600) and accepts clients. Rejects if the path is taken. */
   async start(): Promise<void> {
-    if (this.server !== null || this.closing !== null) throw new Error('SocketLink.start: already started');
+    if (this.started || this.closing !== null) throw new Error('SocketLink.start: already started (a link starts once)');
+    this.started = true;
     await this.removeStaleSocket();
     const server = createServer((socket) => this.accept(socket));
-    this.server = server;
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error): void => reject(error);
       server.once('error', onError);
@@ -174,7 +175,13 @@ export class SocketLink {
         resolve();
       });
     });
-    chmodSync(this.path, 0o600);
+    try {
+      chmodSync(this.path, 0o600);
+    } catch (error) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw error;
+    }
+    this.server = server;
     server.on('error', () => {
       // After listening, errors are per connection and reported there.
     });
