@@ -10,11 +10,12 @@ import { defaultDataDirectory, startHostBoard, VPCD_DEFAULT_HOST, VPCD_DEFAULT_P
 import { lifecycleProtocol } from '../messages/lifecycle.js';
 import { storageProtocol } from '../messages/storage.js';
 
-const usage = `usage: npm start -- [--data DIR] [--vpcd HOST:PORT | --no-vpcd] [--socket PATH]
+const usage = `usage: npm start -- [--data DIR] [--vpcd HOST:PORT | --no-vpcd] [--socket PATH] [--flash-sectors N]
   --data DIR        where the flash image, device secret and socket live (default ${defaultDataDirectory()})
   --vpcd HOST:PORT  pcscd's vpcd reader to connect to (default ${VPCD_DEFAULT_HOST}:${VPCD_DEFAULT_PORT})
   --no-vpcd         do not connect to vpcd; serve the local socket only
-  --socket PATH     the local socket for the management tool (default DATA/hsm.sock)`;
+  --socket PATH     the local socket for the management tool (default DATA/hsm.sock)
+  --flash-sectors N size of a NEW flash image in 4 KiB sectors (default 256 = 1 MiB, the Pico's region; 16..4096)`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${usage}\n`);
@@ -38,6 +39,7 @@ async function main(): Promise<void> {
         vpcd: { type: 'string' },
         'no-vpcd': { type: 'boolean' },
         socket: { type: 'string' },
+        'flash-sectors': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -53,7 +55,12 @@ async function main(): Promise<void> {
     process.stdout.write(`${new Date().toISOString()} ${line}\n`);
   };
   const vpcd = parsed.values['no-vpcd'] ? null : parseVpcd(parsed.values.vpcd ?? `${VPCD_DEFAULT_HOST}:${VPCD_DEFAULT_PORT}`);
-  const board = await startHostBoard({ dataDirectory: parsed.values.data ?? defaultDataDirectory(), vpcd, socketPath: parsed.values.socket, log });
+  let flashSectors: number | undefined;
+  if (parsed.values['flash-sectors'] !== undefined) {
+    flashSectors = Number(parsed.values['flash-sectors']);
+    if (!Number.isInteger(flashSectors) || flashSectors < 16 || flashSectors > 4096) fail(`--flash-sectors must be 16..4096, got "${parsed.values['flash-sectors']}"`);
+  }
+  const board = await startHostBoard({ dataDirectory: parsed.values.data ?? defaultDataDirectory(), vpcd, socketPath: parsed.values.socket, log, flashSectors });
   const info = await board.device.scheduler.call('board', lifecycleProtocol, 'info', {});
   const capacity = await board.device.scheduler.call('board', storageProtocol, 'capacity', {});
   if (info.ok) log(`device ${info.value.serial}: ${info.value.stage}${info.value.problem ? ` (${info.value.problem})` : ''}`);

@@ -39,6 +39,8 @@ export interface HostBoardOptions {
   readonly engine?: CryptoEngine;
   readonly log?: (line: string) => void;
   readonly pinIterations?: number;
+  /** Flash sectors of 4 KiB (default 256: 1 MiB, like the Pico's region). Fixed when the image is created. */
+  readonly flashSectors?: number;
 }
 
 export interface HostBoard {
@@ -55,7 +57,8 @@ export async function startHostBoard(options: HostBoardOptions): Promise<HostBoa
   mkdirSync(dataDirectory, { recursive: true, mode: 0o700 });
   const flashPath = join(dataDirectory, 'flash.img');
   const socketPath = options.socketPath ?? join(dataDirectory, 'hsm.sock');
-  const flash = new FileFlash(flashPath, HOST_GEOMETRY);
+  const geometry: FlashGeometry = { ...HOST_GEOMETRY, sectorCount: options.flashSectors ?? HOST_GEOMETRY.sectorCount };
+  const flash = new FileFlash(flashPath, geometry);
   const hal: Hal = {
     flash,
     entropy: osEntropy,
@@ -66,7 +69,7 @@ export async function startHostBoard(options: HostBoardOptions): Promise<HostBoa
     led: loggingLed(),
     button: presenceAlwaysGranted,
   };
-  log(`flash image ${flashPath} (${HOST_GEOMETRY.sectorCount} sectors of ${HOST_GEOMETRY.sectorSize} bytes)`);
+  log(`flash image ${flashPath} (${geometry.sectorCount} sectors of ${geometry.sectorSize} bytes)`);
   const device = await assembleDevice({
     hal,
     engine: options.engine ?? portableEngine,

@@ -6,7 +6,7 @@
  * (CI=true) missing packages are a failure, never a skip.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,8 +93,8 @@ export interface HsmProcess {
 }
 
 /** Starts `npm start` (boards/host-main.ts) on a data directory (a fresh temporary one by default). */
-export async function startHsm(dataDirectory: string = mkdtempSync(join(tmpdir(), 'pico-hsm-e2e-'))): Promise<HsmProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'boards', 'host-main.ts'), '--data', dataDirectory], {
+export async function startHsm(dataDirectory: string = mkdtempSync(join(tmpdir(), 'pico-hsm-e2e-')), extraArguments: readonly string[] = []): Promise<HsmProcess> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'boards', 'host-main.ts'), '--data', dataDirectory, ...extraArguments], {
     cwd: PROJECT_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -143,4 +143,40 @@ export async function startHsm(dataDirectory: string = mkdtempSync(join(tmpdir()
 
 export function removeDirectory(path: string): void {
   rmSync(path, { recursive: true, force: true });
+}
+
+const READER_LOCK = join(tmpdir(), 'pico-hsm-e2e-reader.lock');
+
+/**
+ * There is one vpcd reader on port 35963: end-to-end suites (separate vitest workers) take turns. A lock held by
+ * a process that no longer exists is taken over. Returns the release function.
+ */
+export async function acquireReaderLock(timeoutMs = 600_000): Promise<() => void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(READER_LOCK);
+      writeFileSync(join(READER_LOCK, 'pid'), String(process.pid));
+      return () => rmSync(READER_LOCK, { recursive: true, force: true });
+    } catch {
+      let holder = Number.NaN;
+      try {
+        holder = Number(readFileSync(join(READER_LOCK, 'pid'), 'utf8'));
+      } catch {
+        // The holder is between mkdir and writing its pid: wait.
+      }
+      if (Number.isInteger(holder) && !processAlive(holder)) rmSync(READER_LOCK, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`the vpcd reader stayed locked by pid ${holder} for ${timeoutMs} ms (${READER_LOCK})`);
+      await new Promise((resolveWait) => setTimeout(resolveWait, 200));
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -3,15 +3,17 @@
  * PIN flows (change, lock, SO unblock, SO retry limit) and persistence across an HSM restart.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensurePcscd, pkcs11, removeDirectory, run, skipEndToEnd, startHsm, type HsmProcess } from './harness.js';
+import { acquireReaderLock, ensurePcscd, pkcs11, removeDirectory, run, skipEndToEnd, startHsm, type HsmProcess } from './harness.js';
 
 const SO_PIN = '3537363231383830';
 
 describe.skipIf(skipEndToEnd())('OpenSC sees and manages the HSM as a SmartCard-HSM', () => {
   let stopPcscd: () => Promise<void> = async () => undefined;
+  let releaseReader: () => void = () => undefined;
   let hsm: HsmProcess;
 
   beforeAll(async () => {
+    releaseReader = await acquireReaderLock();
     stopPcscd = await ensurePcscd();
     hsm = await startHsm();
   }, 60_000);
@@ -24,6 +26,7 @@ describe.skipIf(skipEndToEnd())('OpenSC sees and manages the HSM as a SmartCard-
       removeDirectory(hsm.dataDirectory);
     }
     await stopPcscd();
+    releaseReader();
   }, 30_000);
 
   it('opensc-tool -n names the card', async () => {
