@@ -17,6 +17,7 @@ import { status, type CommandHandler, type Session } from './applet/context.js';
 import { cipherSymmetric, computeSignature, decipher, generateKeyPair, generateSecretKey } from './applet/keys.js';
 import { deleteFile, enumerateObjects, readBinary, readBinaryOdd, select, updateBinaryOdd } from './applet/files.js';
 import { SW } from './card/status-words.js';
+import { managementCommand } from './applet/management.js';
 import { defineActor, type RegisteredActor } from './scheduler.js';
 
 /** Refusals by design: the product has no key export (WRAP) and no key import (UNWRAP, DKEK shares). */
@@ -49,15 +50,17 @@ export function createAppletActor(commands: ReadonlyMap<number, CommandHandler> 
   return defineActor({
     protocol: appletProtocol,
     start: (context) => {
-      const session: Session = { currentFile: undefined };
+      const session: Session = { application: 'hsm', currentFile: undefined };
       return {
         handlers: {
           command: async (command) => {
-            const handler = commands.get(command.ins);
+            // SELECT switches applications; everything else goes to the selected one.
+            const handler = session.application === 'management' && command.ins !== 0xa4 ? managementCommand : commands.get(command.ins);
             const response = handler ? await handler(command, session, context) : status(SW.insNotSupported);
             return ok({ data: response.data, statusWord: response.statusWord });
           },
           reset: async () => {
+            session.application = 'hsm';
             session.currentFile = undefined;
             await context.call(pinProtocol, 'endSession', {});
             return ok({});

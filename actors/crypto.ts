@@ -29,6 +29,8 @@ export interface CryptoActorOptions {
   readonly deviceSecret: DeviceSecret;
   /** Clock for certificate dates (wall time). */
   readonly today?: () => Date;
+  /** The board's power-on self-test results (the engine given is already narrowed to what passed). */
+  readonly selfTests?: { readonly passed: readonly string[]; readonly failed: readonly { algorithm: string; detail: string }[] };
 }
 
 const encoder = new TextEncoder();
@@ -129,6 +131,8 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
             curves: [...engine.curves],
             rsaBits: engine.rsa ? [...RSA_BITS] : [],
             aesBits: engine.aes ? [...AES_BITS] : [],
+            selfTestsPassed: [...(options.selfTests?.passed ?? [])],
+            selfTestsFailed: (options.selfTests?.failed ?? []).map((failure) => ({ algorithm: failure.algorithm, detail: failure.detail })),
           }),
 
         generateKeyPair: async (request) => {

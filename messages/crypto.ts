@@ -35,7 +35,15 @@ export const cryptoProtocol = defineProtocol('crypto', {
   /** The algorithms this board's engine offers (for the device information and the management tool). */
   capabilities: op(
     empty,
-    t.struct({ engine: t.text(), curves: t.list(curve, 16), rsaBits: t.list(t.uint(8192), 8), aesBits: t.list(t.uint(256), 4) }),
+    t.struct({
+      engine: t.text(),
+      curves: t.list(curve, 16),
+      rsaBits: t.list(t.uint(8192), 8),
+      aesBits: t.list(t.uint(256), 4),
+      /** Power-on known-answer tests: what passed, and what failed (and is therefore disabled). */
+      selfTestsPassed: t.list(t.text({ max: 64 }), 64),
+      selfTestsFailed: t.list(t.struct({ algorithm: t.text({ max: 64 }), detail: t.text() }), 64),
+    }),
     {},
   ),
   /**

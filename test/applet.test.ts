@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { parseCvCertificate } from '../actors/card/cvc.js';
 import { createSimBoard, fromHex, type SimBoard } from '../boards/sim.js';
 import { portableEngine } from '../hal/crypto/portable.js';
-import { toHex } from '../messages/schema.js';
+import { toHex, validate } from '../messages/schema.js';
+import { deviceInfo } from '../messages/management.js';
+import { cbor } from '../messages/protocol.js';
 
 const AID = 'E82B0601040181C31F0201';
 const SELECT_APPLET = `00A404000B${AID}00`;
@@ -69,6 +71,28 @@ describe('applet: what OpenSC needs to bind', () => {
     const listed = await board.transmit('80580000000000');
     expect(listed.statusWord).toBe(0x9000);
     expect(listed.data).toBe('cc00c901');
+  });
+});
+
+describe('management applet', () => {
+  it('answers device information as CBOR: serial, stage, PIN counters, storage, algorithms', async () => {
+    const board = await commissioned();
+    const selected = await board.transmit('00A4040008A0583FC19B7E4F2100');
+    expect(selected.statusWord).toBe(0x9000);
+    const answer = await board.transmit('80010000000000');
+    expect(answer.statusWord).toBe(0x9000);
+    const info = validate(deviceInfo, cbor.decode(fromHex(answer.data)));
+    expect(info.serial).toMatch(/^TSHSM[0-9A-F]{6}$/);
+    expect(info.stage).toBe('commissioned');
+    expect(info.userPin).toEqual({ state: 'ready', retriesLeft: 3, limit: 3 });
+    expect(info.soPin).toEqual({ state: 'ready', retriesLeft: 15, limit: 15 });
+    expect(info.storage.used).toBeGreaterThan(0);
+    expect(info.storage.free).toBe(info.storage.total - info.storage.used);
+    expect(info.curves).toContain('secp256r1');
+    expect((await board.transmit('8002000000')).statusWord).toBe(0x6d00);
+    // Back to the HSM applet.
+    expect((await board.transmit(SELECT_APPLET)).statusWord).toBe(0x9000);
+    expect((await board.transmit('0020008100')).statusWord).toBe(0x63c3);
   });
 });
 

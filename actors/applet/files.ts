@@ -7,6 +7,8 @@ import { keystoreProtocol } from '../../messages/keystore.js';
 import { lifecycleProtocol } from '../../messages/lifecycle.js';
 import { pinProtocol } from '../../messages/pin.js';
 import { FILE_PREFIX, SMARTCARD_HSM_AID } from '../keystore.js';
+import { MANAGEMENT_AID } from '../../messages/management.js';
+import { managementSelectResponse } from './management.js';
 import { findTlv, parseTlvList, readUint, tlv, uintBytes, concat } from '../card/tlv.js';
 import { reply, status, type CommandHandler, type Response } from './context.js';
 import { SW } from '../card/status-words.js';
@@ -60,7 +62,13 @@ export const select: CommandHandler = async (command, session, context) => {
   switch (p1) {
     case 0x04: {
       // By DF name (AID).
+      if (sameBytes(data, MANAGEMENT_AID)) {
+        session.application = 'management';
+        session.currentFile = undefined;
+        return reply(await managementSelectResponse(context));
+      }
       if (!sameBytes(data, SMARTCARD_HSM_AID)) return status(SW.fileNotFound);
+      session.application = 'hsm';
       session.currentFile = undefined;
       await context.call(pinProtocol, 'endSession', {});
       const info = await context.call(lifecycleProtocol, 'info', {});

@@ -838,6 +838,16 @@ export class LogStore {
       rounds += 1;
     }
     this.listener?.compactionFinished();
+    if (process.env.DEBUG_STORE && this.writable() < needed) {
+      let tailBytes = 0;
+      for (const resident of this.tailResidents()) tailBytes += resident.recordBytes;
+      console.log(JSON.stringify({ bytes, needed, writable: this.writable(), live: this.live.length, rounds, tailBytes, headOffset: this.headOffset, used: this.usedBytes, tailSeq: this.tailSeq, sectors: this.describeSectors().map((d) => d.condition[0]).join('') }));
+      for (let seq = this.tailSeq; seq < this.tailSeq + this.live.length; seq++) {
+        let liveBytes = 0;
+        for (const entry of this.files.values()) if (Math.floor(entry.address / this.payload) === seq) liveBytes += RECORD_HEADER_BYTES + entry.dataLength;
+        console.log(`sector seq ${seq}: live bytes starting here ${liveBytes}`);
+      }
+    }
     return this.writable() >= needed;
   }
 
