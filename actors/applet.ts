@@ -50,19 +50,27 @@ export function createAppletActor(commands: ReadonlyMap<number, CommandHandler> 
   return defineActor({
     protocol: appletProtocol,
     start: (context) => {
-      const session: Session = { application: 'hsm', currentFile: undefined };
+      const sessions = new Map<number, Session>();
+      const sessionOf = (id: number): Session => {
+        let session = sessions.get(id);
+        if (!session) {
+          session = { id, application: 'hsm', currentFile: undefined };
+          sessions.set(id, session);
+        }
+        return session;
+      };
       return {
         handlers: {
           command: async (command) => {
+            const session = sessionOf(command.session ?? 0);
             // SELECT switches applications; everything else goes to the selected one.
             const handler = session.application === 'management' && command.ins !== 0xa4 ? managementCommand : commands.get(command.ins);
             const response = handler ? await handler(command, session, context) : status(SW.insNotSupported);
             return ok({ data: response.data, statusWord: response.statusWord });
           },
-          reset: async () => {
-            session.application = 'hsm';
-            session.currentFile = undefined;
-            await context.call(pinProtocol, 'endSession', {});
+          reset: async ({ session = 0 }) => {
+            sessions.delete(session);
+            await context.call(pinProtocol, 'endSession', { session });
             return ok({});
           },
         },

@@ -72,8 +72,8 @@ type KeyFailure =
   | { code: 'failed'; detail: string };
 
 /** Fetches a key from the key store for one operation; the caller zeroes `material` when done. */
-async function unsealKey(context: ActorContext, fileId: number, algorithm: number): Promise<{ ok: true; key: UnsealedKey } | { ok: false; error: KeyFailure }> {
-  const loaded = await context.call(keystoreProtocol, 'loadKey', { fileId, algorithm });
+async function unsealKey(context: ActorContext, fileId: number, algorithm: number, session: number): Promise<{ ok: true; key: UnsealedKey } | { ok: false; error: KeyFailure }> {
+  const loaded = await context.call(keystoreProtocol, 'loadKey', { fileId, algorithm, session });
   if (loaded.ok) return { ok: true, key: loaded.value };
   switch (loaded.error.code) {
     case 'notFound':
@@ -177,6 +177,7 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
               ...(request.usesLeft !== undefined ? { usesLeft: request.usesLeft } : {}),
               ...(request.allowedAlgorithms !== undefined ? { allowedAlgorithms: request.allowedAlgorithms } : {}),
               reserveBytes: DESCRIPTOR_RESERVE_BYTES,
+              session: request.session ?? 0,
               companion: { fileId: 0xce00 | (request.fileId & 0xff), data: cvRequest },
             });
             if (!saved.ok) {
@@ -208,6 +209,7 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
             ...(request.usesLeft !== undefined ? { usesLeft: request.usesLeft } : {}),
             ...(request.allowedAlgorithms !== undefined ? { allowedAlgorithms: request.allowedAlgorithms } : {}),
             reserveBytes: DESCRIPTOR_RESERVE_BYTES,
+            session: request.session ?? 0,
           });
           zeroize(material);
           if (saved.ok) return ok({});
@@ -222,8 +224,8 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
           }
         },
 
-        sign: async ({ fileId, algorithm, data }) => {
-          const unsealed = await unsealKey(context, fileId, algorithm);
+        sign: async ({ fileId, algorithm, data, session = 0 }) => {
+          const unsealed = await unsealKey(context, fileId, algorithm, session);
           if (!unsealed.ok) return fail(unsealed.error);
           try {
             return operationAnswer(sign(engine, unsealed.key, algorithm, data), 'signature');
@@ -232,8 +234,8 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
           }
         },
 
-        decipher: async ({ fileId, algorithm, data }) => {
-          const unsealed = await unsealKey(context, fileId, algorithm);
+        decipher: async ({ fileId, algorithm, data, session = 0 }) => {
+          const unsealed = await unsealKey(context, fileId, algorithm, session);
           if (!unsealed.ok) return fail(unsealed.error);
           try {
             return operationAnswer(decipher(engine, unsealed.key, algorithm, data), 'data');
@@ -243,7 +245,7 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
         },
 
         cipher: async (request) => {
-          const unsealed = await unsealKey(context, request.fileId, request.algorithm);
+          const unsealed = await unsealKey(context, request.fileId, request.algorithm, request.session ?? 0);
           if (!unsealed.ok) return fail(unsealed.error);
           try {
             return operationAnswer(cipher(engine, unsealed.key, request), 'data');

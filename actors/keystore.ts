@@ -85,8 +85,8 @@ function keyAad(fileId: number, kind: string): Uint8Array {
 export function createKeystoreActor(options: KeystoreActorOptions): RegisteredActor {
   const { engine, entropy } = options;
 
-  async function userVerified(context: ActorContext): Promise<boolean> {
-    const status = await context.call(pinProtocol, 'status', { reference: 'user' });
+  async function userVerified(context: ActorContext, session: number): Promise<boolean> {
+    const status = await context.call(pinProtocol, 'status', { reference: 'user', session });
     return status.ok && status.value.verified;
   }
 
@@ -118,7 +118,7 @@ export function createKeystoreActor(options: KeystoreActorOptions): RegisteredAc
           if (prefixOf(request.fileId) !== FILE_PREFIX.key || request.fileId === 0xcc00) return fail({ code: 'storageFailure' as const, detail: 'not a key file id' });
           const existing = await context.call(storageProtocol, 'stat', { fileId: request.fileId });
           if (existing.ok) return fail({ code: 'exists' as const });
-          const master = await context.call(pinProtocol, 'masterKey', {});
+          const master = await context.call(pinProtocol, 'masterKey', { session: request.session ?? 0 });
           if (!master.ok) return fail({ code: 'notVerified' as const });
           const nonce = entropy.randomBytes(12);
           const sealed = engine.aeadSeal(master.value.key, nonce, request.material, keyAad(request.fileId, request.kind));
@@ -160,12 +160,12 @@ export function createKeystoreActor(options: KeystoreActorOptions): RegisteredAc
           return ok({});
         },
 
-        loadKey: async ({ fileId, algorithm }) => {
+        loadKey: async ({ fileId, algorithm, session = 0 }) => {
           const read = await readKeyRecord(context, fileId);
           if (!read.ok) return read.code === 'notFound' ? fail({ code: 'notFound' as const }) : fail({ code: 'storageFailure' as const, detail: read.detail });
           const record = read.record;
           if (record.allowedAlgorithms !== undefined && !record.allowedAlgorithms.includes(algorithm)) return fail({ code: 'algorithmNotAllowed' as const });
-          const master = await context.call(pinProtocol, 'masterKey', {});
+          const master = await context.call(pinProtocol, 'masterKey', { session });
           if (!master.ok) return fail({ code: 'notVerified' as const });
           if (record.usesLeft !== undefined) {
             if (record.usesLeft === 0) {
@@ -213,7 +213,7 @@ export function createKeystoreActor(options: KeystoreActorOptions): RegisteredAc
           return stat.error.code === 'notFound' ? fail({ code: 'notFound' as const }) : fail({ code: 'storageFailure' as const, detail: stat.error.code });
         },
 
-        read: async ({ fileId, offset, length }) => {
+        read: async ({ fileId, offset, length, session = 0 }) => {
           if (!isCardFile(fileId)) return fail({ code: 'notFound' as const });
           if (prefixOf(fileId) === FILE_PREFIX.key) {
             const exists = await context.call(storageProtocol, 'stat', { fileId });
@@ -223,7 +223,7 @@ export function createKeystoreActor(options: KeystoreActorOptions): RegisteredAc
           if (fileId === CARD_FILES.efDir) {
             content = EF_DIR;
           } else {
-            if (prefixOf(fileId) === FILE_PREFIX.protectedData && !(await userVerified(context))) {
+            if (prefixOf(fileId) === FILE_PREFIX.protectedData && !(await userVerified(context, session))) {
               const exists = await context.call(storageProtocol, 'stat', { fileId });
               return exists.ok ? fail({ code: 'denied' as const, reason: 'pinRequired' as const }) : fail({ code: 'notFound' as const });
             }
@@ -237,12 +237,12 @@ export function createKeystoreActor(options: KeystoreActorOptions): RegisteredAc
           return ok({ data: content.slice(offset, Math.min(content.length, offset + length)), size: content.length });
         },
 
-        write: async ({ fileId, offset, data }) => {
+        write: async ({ fileId, offset, data, session = 0 }) => {
           const prefix = prefixOf(fileId);
           if (fileId !== CARD_FILES.tokenInfo && !WRITABLE_PREFIXES.includes(prefix)) {
             return fail({ code: 'denied' as const, reason: 'forbidden' as const });
           }
-          if (!(await userVerified(context))) return fail({ code: 'denied' as const, reason: 'pinRequired' as const });
+          if (!(await userVerified(context, session))) return fail({ code: 'denied' as const, reason: 'pinRequired' as const });
           let before: Uint8Array = new Uint8Array(0);
           if (offset > 0) {
             const read = await context.call(storageProtocol, 'read', { fileId });
@@ -265,12 +265,12 @@ export function createKeystoreActor(options: KeystoreActorOptions): RegisteredAc
           }
         },
 
-        delete: async ({ fileId }) => {
+        delete: async ({ fileId, session = 0 }) => {
           if (!isCardFile(fileId)) return fail({ code: 'notFound' as const });
           if (fileId === CARD_FILES.deviceCertificate || fileId === CARD_FILES.efDir || fileId === 0xcc00) {
             return fail({ code: 'denied' as const, reason: 'forbidden' as const });
           }
-          if (!(await userVerified(context))) return fail({ code: 'denied' as const, reason: 'pinRequired' as const });
+          if (!(await userVerified(context, session))) return fail({ code: 'denied' as const, reason: 'pinRequired' as const });
           const deleted = await context.call(storageProtocol, 'delete', { fileId });
           if (deleted.ok) return ok({});
           return deleted.error.code === 'notFound' ? fail({ code: 'notFound' as const }) : fail({ code: 'storageFailure' as const, detail: deleted.error.code });

@@ -1,8 +1,9 @@
 /**
  * The PIN actor.
  *
- * Owns: the user PIN and SO-PIN records (internal files 0x1001/0x1002), the PIN machine (machines/pin.ts), the
- * session's authentication state, and the unlocked master key-encryption key while the user is verified.
+ * Owns: the user PIN and SO-PIN records (internal files 0x1001/0x1002), the PIN machine (machines/pin.ts), which
+ * card sessions have verified the user PIN (one per link client; the machine models one session), and the
+ * unlocked master key-encryption key while at least one session is verified.
  * Accepts: pinProtocol (status, verify, change, resetUser, checkSo, provision, endSession, reload, masterKey).
  * Calls: storage (read/put the PIN records).
  *
@@ -76,8 +77,13 @@ export function createPinActor(options: PinActorOptions): RegisteredActor {
       const machine: Actor<typeof pinMachine> = createActor(pinMachine).start();
       const records = new Map<PinReference, PinRecord>();
       let masterKey: Uint8Array | undefined;
+      const verifiedSessions = new Set<number>();
 
-      function endSession(): void {
+      /** Logs one session out (or all); the master key is dropped once no session is verified. */
+      function endSession(session: number | 'all' = 'all'): void {
+        if (session === 'all') verifiedSessions.clear();
+        else verifiedSessions.delete(session);
+        if (verifiedSessions.size > 0) return;
         zeroize(masterKey);
         masterKey = undefined;
         machine.send({ type: 'SESSION_RESET' });
@@ -188,25 +194,29 @@ export function createPinActor(options: PinActorOptions): RegisteredActor {
       return {
         stop: () => endSession(),
         handlers: {
-          status: ({ reference }) => {
+          status: ({ reference, session = 0 }) => {
             const record = records.get(reference);
             const state = stateOf(reference);
             return ok({
               state,
               retriesLeft: state === 'unset' ? 0 : (record?.retries ?? 0),
               limit: record?.limit ?? 0,
-              verified: reference === 'user' && machine.getSnapshot().context.userVerified,
+              verified: reference === 'user' && verifiedSessions.has(session),
               length: record?.length ?? 0,
             });
           },
-          verify: async ({ reference, value }) => {
-            if (reference === 'user') endSession();
+          verify: async ({ reference, value, session = 0 }) => {
+            if (reference === 'user') endSession(session);
             const outcome = await attempt(reference, value);
             if (outcome.kind !== 'matched') return failure(outcome);
             if (reference === 'user') {
-              masterKey = unwrapMasterKey('user', outcome.record, outcome.wrapKey);
-              if (!masterKey) {
-                endSession();
+              const unwrapped = unwrapMasterKey('user', outcome.record, outcome.wrapKey);
+              if (unwrapped) {
+                zeroize(masterKey);
+                masterKey = unwrapped;
+                verifiedSessions.add(session);
+              } else {
+                endSession(session);
                 return fail({ code: 'storageFailure' as const, detail: 'the master key does not open under the user PIN' });
               }
             } else {
@@ -214,7 +224,7 @@ export function createPinActor(options: PinActorOptions): RegisteredActor {
             }
             return ok({});
           },
-          change: async ({ reference, old, new: replacement }) => {
+          change: async ({ reference, old, new: replacement, session = 0 }) => {
             const problem = lengthProblem(reference, replacement);
             if (problem) return fail({ code: 'badLength' as const, detail: problem });
             const outcome = await attempt(reference, old);
@@ -225,6 +235,7 @@ export function createPinActor(options: PinActorOptions): RegisteredActor {
             if (reference === 'user') {
               zeroize(masterKey);
               masterKey = key;
+              verifiedSessions.add(session);
             } else {
               zeroize(key);
             }
@@ -270,16 +281,16 @@ export function createPinActor(options: PinActorOptions): RegisteredActor {
             machine.send({ type: 'PROVISIONED', userLimit, soLimit });
             return ok({});
           },
-          endSession: () => {
-            endSession();
+          endSession: ({ session = 0 }) => {
+            endSession(session);
             return ok({});
           },
           reload: async () => {
             const failed = await load();
             return failed ? fail({ code: 'storageFailure' as const, detail: failed }) : ok({});
           },
-          masterKey: () => {
-            if (!masterKey || !machine.getSnapshot().context.userVerified) return fail({ code: 'notVerified' as const });
+          masterKey: ({ session = 0 }) => {
+            if (!masterKey || !verifiedSessions.has(session)) return fail({ code: 'notVerified' as const });
             return ok({ key: new Uint8Array(masterKey) });
           },
         },

@@ -1,8 +1,9 @@
 /**
  * The transport actor (the USB transport of the original device).
  *
- * Owns: the APDU layer of a card session: parsing (short and extended lengths), command chaining (CLA bit 0x10),
- * long responses (61xx + GET RESPONSE), power events and the ATR.
+ * Owns: the APDU layer of every card session (one per link client: vpcd's reader is session 0, each local-socket
+ * client has its own): parsing (short and extended lengths), command chaining (CLA bit 0x10), long responses
+ * (61xx + GET RESPONSE), power events and the ATR. A session's chain and pending response are its own.
  * Accepts: transportProtocol (apdu, power, atr) from the links (vpcd, local socket, the Pico's serial framing).
  * Calls: applet (command, reset).
  *
@@ -37,30 +38,43 @@ export function createTransportActor(): RegisteredActor {
     protocol: transportProtocol,
     mailboxCapacity: 32,
     start: (context) => {
-      let chain: ChainState = null;
-      let pending: PendingResponse | null = null;
+      interface SessionState {
+        chain: ChainState;
+        pending: PendingResponse | null;
+      }
+      const sessions = new Map<number, SessionState>();
+      const sessionOf = (id: number): SessionState => {
+        let state = sessions.get(id);
+        if (!state) {
+          state = { chain: null, pending: null };
+          sessions.set(id, state);
+        }
+        return state;
+      };
 
-      async function resetSession(): Promise<void> {
-        chain = null;
-        pending = null;
-        await context.call(appletProtocol, 'reset', {});
+      async function resetSession(id: number, event: 'on' | 'off' | 'reset'): Promise<void> {
+        // A session that powers off is forgotten (its client left); on/reset start it afresh.
+        if (event === 'off') sessions.delete(id);
+        else sessions.set(id, { chain: null, pending: null });
+        await context.call(appletProtocol, 'reset', { session: id });
       }
 
       return {
         handlers: {
-          apdu: async ({ bytes }) => {
+          apdu: async ({ bytes, session: sessionId = 0 }) => {
+            const state = sessionOf(sessionId);
             const parsed = parseCommandApdu(bytes);
             if (!parsed.ok) return ok({ bytes: statusWordBytes(parsed.statusWord) });
             const apdu = parsed.apdu;
-            if (isGetResponse(apdu) && chain === null) {
-              const step = getResponse(pending, apdu, { maxChunk: MAX_RESPONSE_CHUNK });
-              pending = step.pending;
+            if (isGetResponse(apdu) && state.chain === null) {
+              const step = getResponse(state.pending, apdu, { maxChunk: MAX_RESPONSE_CHUNK });
+              state.pending = step.pending;
               return ok({ bytes: step.response });
             }
             // Any other command discards data still pending for GET RESPONSE (ISO 7816-4).
-            pending = null;
-            const step = assembleChain(chain, apdu);
-            chain = step.state;
+            state.pending = null;
+            const step = assembleChain(state.chain, apdu);
+            state.chain = step.state;
             switch (step.result.kind) {
               case 'continue':
                 return ok({ bytes: statusWordBytes(APDU_SW.ok) });
@@ -76,20 +90,21 @@ export function createTransportActor(): RegisteredActor {
                   data: command.data,
                   le: command.le,
                   extended: command.extended,
+                  session: sessionId,
                 });
                 if (!answered.ok) {
                   context.log(`applet failed: ${answered.error.code}`);
                   return ok({ bytes: statusWordBytes(SW.noPreciseDiagnosis) });
                 }
                 const response = startResponse(answered.value.data, answered.value.statusWord, command.le, { maxChunk: MAX_RESPONSE_CHUNK });
-                pending = response.pending;
+                state.pending = response.pending;
                 return ok({ bytes: response.response });
               }
             }
           },
-          power: async ({ event }) => {
-            await resetSession();
-            context.log(`power ${event}`);
+          power: async ({ event, session: sessionId = 0 }) => {
+            await resetSession(sessionId, event);
+            context.log(`power ${event} (session ${sessionId})`);
             return ok({ atr: event === 'off' ? new Uint8Array(0) : SMARTCARD_HSM_ATR });
           },
           atr: () => ok({ atr: SMARTCARD_HSM_ATR }),

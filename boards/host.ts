@@ -77,14 +77,15 @@ export async function startHostBoard(options: HostBoardOptions): Promise<HostBoa
     log,
   });
 
-  const onApdu = async (command: Uint8Array): Promise<Uint8Array> => {
-    const answered = await device.scheduler.call('link', transportProtocol, 'apdu', { bytes: command });
+  // Each link client is its own card session: vpcd's reader is session 0, socket clients 1, 2, ...
+  const onApdu = async (command: Uint8Array, session = 0): Promise<Uint8Array> => {
+    const answered = await device.scheduler.call('link', transportProtocol, 'apdu', { bytes: command, session });
     if (!answered.ok) throw new Error(`transport: ${answered.error.code}`);
     return answered.value.bytes;
   };
-  const onPower = async (change: CardPowerChange): Promise<void> => {
+  const onPower = async (change: CardPowerChange, session = 0): Promise<void> => {
     const event = change === 'powerOff' ? 'off' : change === 'powerOn' ? 'on' : 'reset';
-    await device.scheduler.call('link', transportProtocol, 'power', { event });
+    await device.scheduler.call('link', transportProtocol, 'power', { event, session });
   };
 
   const socket = new SocketLink({ path: socketPath, atr: SMARTCARD_HSM_ATR, onApdu, onPower, onEvent: (event) => log(describeSocketLinkEvent(event)) });

@@ -36,9 +36,9 @@ export interface SimBoard {
   readonly hal: SimHal;
   device: Device;
   readonly logs: string[];
-  /** Sends one command APDU (hex or bytes) through the transport, as a link would. */
-  transmit(apdu: string | Uint8Array): Promise<Transmitted>;
-  power(event: 'on' | 'off' | 'reset'): Promise<void>;
+  /** Sends one command APDU (hex or bytes) through the transport, as a link would (card session 0 by default). */
+  transmit(apdu: string | Uint8Array, session?: number): Promise<Transmitted>;
+  power(event: 'on' | 'off' | 'reset', session?: number): Promise<void>;
   /** Stops every actor and starts the device again on the same flash (a power cycle). */
   reboot(): Promise<void>;
 }
@@ -65,16 +65,16 @@ export async function createSimBoard(options: SimBoardOptions = {}): Promise<Sim
     hal,
     device: await assemble(),
     logs,
-    async transmit(apdu) {
+    async transmit(apdu, session = 0) {
       const bytes = typeof apdu === 'string' ? fromHex(apdu) : apdu;
-      const answered = await board.device.scheduler.call('link', transportProtocol, 'apdu', { bytes });
+      const answered = await board.device.scheduler.call('link', transportProtocol, 'apdu', { bytes, session });
       if (!answered.ok) throw new Error(`transport failed: ${answered.error.code}`);
       const raw = answered.value.bytes;
       const statusWord = ((raw[raw.length - 2] ?? 0) << 8) | (raw[raw.length - 1] ?? 0);
       return { data: toHex(raw.subarray(0, raw.length - 2)), statusWord, raw };
     },
-    async power(event) {
-      const answered = await board.device.scheduler.call('link', transportProtocol, 'power', { event });
+    async power(event, session = 0) {
+      const answered = await board.device.scheduler.call('link', transportProtocol, 'power', { event, session });
       if (!answered.ok) throw new Error(`transport failed: ${answered.error.code}`);
     },
     async reboot() {

@@ -3,6 +3,7 @@
  */
 import { defineProtocol, empty, op } from './protocol.js';
 import { t } from './schema.js';
+import { session } from './transport.js';
 
 export const MAX_COMMAND_DATA_BYTES = 65_535;
 export const MAX_RESPONSE_DATA_BYTES = 65_536;
@@ -18,10 +19,11 @@ export const appletProtocol = defineProtocol('applet', {
       /** Expected response length (0 when absent; 256 or 65536 for "as much as possible"). */
       le: t.uint(65_536),
       extended: t.bool(),
+      session,
     }),
     t.struct({ data: t.bytes({ max: MAX_RESPONSE_DATA_BYTES, sensitive: true }), statusWord: t.uint(0xffff) }),
     {},
   ),
   /** Power off/on/reset: forget the selection and log out. */
-  reset: op(empty, empty, {}),
+  reset: op(t.struct({ session }), empty, {}),
 });

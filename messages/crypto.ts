@@ -4,11 +4,13 @@
  */
 import { defineProtocol, empty, op } from './protocol.js';
 import { t } from './schema.js';
+import { session } from './transport.js';
 
 const failed = t.struct({ detail: t.text() });
 const fileId = t.uint(0xffff);
 const curve = t.enumOf('secp256r1', 'secp384r1', 'secp521r1', 'secp256k1', 'brainpoolP256r1', 'brainpoolP384r1', 'brainpoolP512r1');
 const policy = {
+  session,
   usesLeft: t.optional(t.uint(0xffffffff)),
   allowedAlgorithms: t.optional(t.list(t.uint(0xff), 64)),
 };
@@ -71,9 +73,9 @@ export const cryptoProtocol = defineProtocol('crypto', {
     { exists: empty, full: t.struct({ needed: t.uint(), available: t.uint() }), notVerified: empty, unsupported: t.struct({ detail: t.text() }), failed },
   ),
   /** COMPUTE SIGNATURE with algorithm identifier `algorithm` (protocol.md section 4). */
-  sign: op(t.struct({ fileId, algorithm: t.uint(0xff), data: t.bytes({ max: 65_535 }) }), t.struct({ signature: t.bytes({ max: 1024 }) }), keyErrors),
+  sign: op(t.struct({ fileId, algorithm: t.uint(0xff), data: t.bytes({ max: 65_535 }), session }), t.struct({ signature: t.bytes({ max: 1024 }) }), keyErrors),
   /** DECIPHER (RSA 21/22/23) and ECDH (80). The output is what the client asked the key to reveal. */
-  decipher: op(t.struct({ fileId, algorithm: t.uint(0xff), data: t.bytes({ max: 4096 }) }), t.struct({ data: t.bytes({ max: 4096 }) }), keyErrors),
+  decipher: op(t.struct({ fileId, algorithm: t.uint(0xff), data: t.bytes({ max: 4096 }), session }), t.struct({ data: t.bytes({ max: 4096 }) }), keyErrors),
   /** CIPHER SYMMETRIC: AES-CBC (10/11), CMAC (18), extended encrypt/decrypt (51/52: GCM, CTR), HKDF (99). */
   cipher: op(
     t.struct({
@@ -85,6 +87,7 @@ export const cryptoProtocol = defineProtocol('crypto', {
       associatedData: t.optional(t.bytes({ max: 65_535 })),
       salt: t.optional(t.bytes({ max: 1024 })),
       outputLength: t.optional(t.uint(8160)),
+      session,
     }),
     t.struct({ data: t.bytes({ max: 65_551 }) }),
     keyErrors,

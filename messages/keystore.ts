@@ -6,6 +6,7 @@
 import { defineProtocol, empty, op } from './protocol.js';
 import { t } from './schema.js';
 import { MAX_FILE_BYTES } from './storage.js';
+import { session } from './transport.js';
 
 const fileId = t.uint(0xffff);
 const notFound = empty;
@@ -38,6 +39,7 @@ export const keystoreProtocol = defineProtocol('keystore', {
       usesLeft: t.optional(t.uint(0xffffffff)),
       allowedAlgorithms: t.optional(t.list(t.uint(0xff), 64)),
       reserveBytes: t.uint(65_536),
+      session,
       /** Written together with the key (e.g. the key's certificate request as CExx). */
       companion: t.optional(t.struct({ fileId, data: t.bytes({ max: MAX_FILE_BYTES }) })),
     }),
@@ -49,7 +51,7 @@ export const keystoreProtocol = defineProtocol('keystore', {
    * and persists one use BEFORE answering, and needs the user PIN verified in this session.
    */
   loadKey: op(
-    t.struct({ fileId, algorithm: t.uint(0xff) }),
+    t.struct({ fileId, algorithm: t.uint(0xff), session }),
     t.struct({ ...keyFields, material: t.bytes({ max: 4096, sensitive: true }) }),
     { notFound, notVerified, exhausted: empty, algorithmNotAllowed: empty, storageFailure },
   ),
@@ -63,15 +65,15 @@ export const keystoreProtocol = defineProtocol('keystore', {
   list: op(empty, t.struct({ fileIds: t.list(fileId) }), { storageFailure }),
   stat: op(t.struct({ fileId }), t.struct({ size: t.uint() }), { notFound, storageFailure }),
   read: op(
-    t.struct({ fileId, offset: t.uint(), length: t.uint(65_536) }),
+    t.struct({ fileId, offset: t.uint(), length: t.uint(65_536), session }),
     t.struct({ data: t.bytes({ max: MAX_FILE_BYTES, sensitive: true }), size: t.uint() }),
     { notFound, denied, badOffset, storageFailure },
   ),
   /** UPDATE BINARY: writes at `offset`; offset 0 replaces the file; a missing file is created (when allowed). */
   write: op(
-    t.struct({ fileId, offset: t.uint(), data: t.bytes({ max: 65_536, sensitive: true }) }),
+    t.struct({ fileId, offset: t.uint(), data: t.bytes({ max: 65_536, sensitive: true }), session }),
     t.struct({ size: t.uint() }),
     { denied, badOffset, full, tooLarge, storageFailure },
   ),
-  delete: op(t.struct({ fileId }), empty, { notFound, denied, storageFailure }),
+  delete: op(t.struct({ fileId, session }), empty, { notFound, denied, storageFailure }),
 });

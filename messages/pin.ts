@@ -4,6 +4,7 @@
  */
 import { defineProtocol, empty, op } from './protocol.js';
 import { t } from './schema.js';
+import { session } from './transport.js';
 
 export const PIN_REFERENCES = ['user', 'so'] as const;
 export type PinReference = (typeof PIN_REFERENCES)[number];
@@ -18,7 +19,7 @@ const storageFailure = t.struct({ detail: t.text() });
 
 export const pinProtocol = defineProtocol('pin', {
   status: op(
-    t.struct({ reference }),
+    t.struct({ reference, session }),
     t.struct({
       state: t.enumOf('unset', 'ready', 'blocked'),
       retriesLeft: t.uint(255),
@@ -30,9 +31,9 @@ export const pinProtocol = defineProtocol('pin', {
     {},
   ),
   /** Spends one try (persisted) before comparing; a match restores the counter and opens the session. */
-  verify: op(t.struct({ reference, value: pinValue }), empty, { wrongPin, blocked, notSet, badLength, storageFailure }),
+  verify: op(t.struct({ reference, value: pinValue, session }), empty, { wrongPin, blocked, notSet, badLength, storageFailure }),
   /** CHANGE REFERENCE DATA: the old value is verified like `verify`, then replaced. */
-  change: op(t.struct({ reference, old: pinValue, new: pinValue }), empty, { wrongPin, blocked, notSet, badLength, storageFailure }),
+  change: op(t.struct({ reference, old: pinValue, new: pinValue, session }), empty, { wrongPin, blocked, notSet, badLength, storageFailure }),
   /** RESET RETRY COUNTER: the SO-PIN resets the user PIN's counter and optionally sets a new user PIN. */
   resetUser: op(t.struct({ soPin: pinValue, newPin: t.optional(pinValue) }), empty, { wrongPin, blocked, notSet, badLength, storageFailure }),
   /** Verifies the SO-PIN (spending one SO try first) without opening a user session: re-initialisation uses it. */
@@ -44,9 +45,9 @@ export const pinProtocol = defineProtocol('pin', {
     { badLength, storageFailure },
   ),
   /** Logs out (SELECT, power off/on, reset). */
-  endSession: op(empty, empty, {}),
+  endSession: op(t.struct({ session }), empty, {}),
   /** Re-reads the PIN records from storage (after a wipe). */
   reload: op(empty, empty, { storageFailure }),
   /** The master key-encryption key; only while the user PIN is verified in this session. */
-  masterKey: op(empty, t.struct({ key: t.bytes({ min: 32, max: 32, sensitive: true }) }), { notVerified: empty }),
+  masterKey: op(t.struct({ session }), t.struct({ key: t.bytes({ min: 32, max: 32, sensitive: true }) }), { notVerified: empty }),
 });

@@ -166,3 +166,20 @@ describe('applet: PIN and lifecycle', () => {
     expect((await readWhole(board, '2F02')).statusWord).toBe(0x9000);
   });
 });
+
+describe('card sessions per link client', () => {
+  it('keeps one client\'s verified PIN, selection and logout to itself', async () => {
+    const board = await commissioned();
+    expect((await board.transmit(`00200081 06 ${USER_PIN}`, 1)).statusWord).toBe(0x9000);
+    expect((await board.transmit('00200081', 1)).statusWord).toBe(0x9000);
+    // Session 0 (the vpcd reader) is not logged in by session 1's VERIFY.
+    expect((await board.transmit('00200081', 0)).statusWord).toBe(0x63c3);
+    expect((await board.transmit('00D7CD01 09 5402 0000 5303 AABBCC', 0)).statusWord).toBe(0x6982);
+    expect((await board.transmit('00D7CD01 09 5402 0000 5303 AABBCC', 1)).statusWord).toBe(0x9000);
+    // Session 0 selecting the applet (a logout) leaves session 1 logged in; session 1 powering off ends it.
+    await board.transmit(SELECT_APPLET, 0);
+    expect((await board.transmit('00200081', 1)).statusWord).toBe(0x9000);
+    await board.power('off', 1);
+    expect((await board.transmit('00200081', 1)).statusWord).toBe(0x63c3);
+  });
+});

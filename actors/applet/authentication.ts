@@ -35,13 +35,13 @@ function pinFailureStatus(error: PinFailure): Response {
   }
 }
 
-export const verify: CommandHandler = async (command, _session, context) => {
+export const verify: CommandHandler = async (command, session, context) => {
   if (command.p1 !== 0x00) return status(SW.incorrectP1P2);
   const reference = REFERENCES[command.p2];
   // Any other reference (OpenSC probes 85 and 86 for a PIN pad) has no PIN: 6A88.
   if (reference === undefined) return status(SW.referenceDataNotFound);
   if (command.data.length === 0) {
-    const pin = await context.call(pinProtocol, 'status', { reference });
+    const pin = await context.call(pinProtocol, 'status', { reference, session: session.id });
     if (!pin.ok) return status(SW.executionError);
     switch (pin.value.state) {
       case 'unset':
@@ -56,13 +56,13 @@ export const verify: CommandHandler = async (command, _session, context) => {
     const checked = await context.call(pinProtocol, 'checkSo', { soPin: command.data });
     return checked.ok ? status(SW.ok) : pinFailureStatus(checked.error);
   }
-  const verified = await context.call(pinProtocol, 'verify', { reference, value: command.data });
+  const verified = await context.call(pinProtocol, 'verify', { reference, value: command.data, session: session.id });
   if (!verified.ok) return pinFailureStatus(verified.error);
   await context.call(lifecycleProtocol, 'userVerified', {});
   return status(SW.ok);
 };
 
-export const changeReferenceData: CommandHandler = async (command, _session, context) => {
+export const changeReferenceData: CommandHandler = async (command, session, context) => {
   if (command.p1 !== 0x00) return status(SW.incorrectP1P2);
   const reference = REFERENCES[command.p2];
   if (reference === undefined) return status(SW.referenceDataNotFound);
@@ -77,6 +77,7 @@ export const changeReferenceData: CommandHandler = async (command, _session, con
     reference,
     old: command.data.subarray(0, oldLength),
     new: command.data.subarray(oldLength),
+    session: session.id,
   });
   return changed.ok ? status(SW.ok) : pinFailureStatus(changed.error);
 };

@@ -15,6 +15,8 @@ export interface Response {
 
 /** Volatile state of one card session (cleared by SELECT of the applet and by power events). */
 export interface Session {
+  /** The card session's number (0: the vpcd reader; one per local-socket client). */
+  readonly id: number;
   /** The selected application: the SmartCard-HSM applet (default after power-on) or the management applet. */
   application: 'hsm' | 'management';
   /** The current elementary file (set by SELECT and by UPDATE BINARY creating a file). */

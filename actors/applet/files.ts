@@ -70,7 +70,7 @@ export const select: CommandHandler = async (command, session, context) => {
       if (!sameBytes(data, SMARTCARD_HSM_AID)) return status(SW.fileNotFound);
       session.application = 'hsm';
       session.currentFile = undefined;
-      await context.call(pinProtocol, 'endSession', {});
+      await context.call(pinProtocol, 'endSession', { session: session.id });
       const info = await context.call(lifecycleProtocol, 'info', {});
       return reply(appletFcp(info.ok ? info.value.options : 0));
     }
@@ -98,8 +98,8 @@ export const select: CommandHandler = async (command, session, context) => {
 };
 
 /** Reads `length` bytes at `offset` of a file through the key store and maps its errors. */
-async function readThrough(fileId: number, offset: number, length: number, context: Parameters<CommandHandler>[2]): Promise<Response> {
-  const read = await context.call(keystoreProtocol, 'read', { fileId, offset, length });
+async function readThrough(fileId: number, offset: number, length: number, session: number, context: Parameters<CommandHandler>[2]): Promise<Response> {
+  const read = await context.call(keystoreProtocol, 'read', { fileId, offset, length, session });
   if (read.ok) return reply(read.value.data);
   switch (read.error.code) {
     case 'notFound':
@@ -119,7 +119,7 @@ export const readBinary: CommandHandler = (command, session, context) => {
   if (command.p1 & 0x80) return status(SW.functionNotSupported);
   if (session.currentFile === undefined) return status(SW.conditionsNotSatisfied);
   const offset = (command.p1 << 8) | command.p2;
-  return readThrough(session.currentFile, offset, command.le === 0 ? 256 : command.le, context);
+  return readThrough(session.currentFile, offset, command.le === 0 ? 256 : command.le, session.id, context);
 };
 
 /** The offset of an odd-INS command: data object 54 (1 to 3 bytes). */
@@ -141,7 +141,7 @@ export const readBinaryOdd: CommandHandler = async (command, session, context) =
     if (parsed === undefined) return status(SW.wrongData);
     offset = parsed;
   }
-  const response = await readThrough(target, offset, command.le === 0 ? 256 : command.le, context);
+  const response = await readThrough(target, offset, command.le === 0 ? 256 : command.le, session.id, context);
   if (fileId !== 0 && response.statusWord === SW.ok) session.currentFile = fileId;
   return response;
 };
@@ -155,7 +155,7 @@ export const updateBinaryOdd: CommandHandler = async (command, session, context)
   const offset = offsetFrom(items);
   const content = items ? findTlv(items, 0x53) : undefined;
   if (offset === undefined || content === undefined) return status(SW.wrongData);
-  const written = await context.call(keystoreProtocol, 'write', { fileId: target, offset, data: content });
+  const written = await context.call(keystoreProtocol, 'write', { fileId: target, offset, data: content, session: session.id });
   if (written.ok) {
     session.currentFile = target;
     return status(SW.ok);
@@ -177,7 +177,7 @@ export const updateBinaryOdd: CommandHandler = async (command, session, context)
 export const deleteFile: CommandHandler = async (command, session, context) => {
   if (command.data.length !== 2) return status(SW.wrongLength);
   const fileId = readUint(command.data);
-  const deleted = await context.call(keystoreProtocol, 'delete', { fileId });
+  const deleted = await context.call(keystoreProtocol, 'delete', { fileId, session: session.id });
   if (deleted.ok) {
     if (session.currentFile === fileId) session.currentFile = undefined;
     return status(SW.ok);

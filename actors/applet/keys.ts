@@ -32,8 +32,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, index) => byte === b[index]);
 }
 
-async function userVerified(context: ActorContext): Promise<boolean> {
-  const pin = await context.call(pinProtocol, 'status', { reference: 'user' });
+async function userVerified(context: ActorContext, session: number): Promise<boolean> {
+  const pin = await context.call(pinProtocol, 'status', { reference: 'user', session });
   return pin.ok && pin.value.verified;
 }
 
@@ -74,7 +74,7 @@ function keyErrorStatus(error: KeyOperationError): Response {
   }
 }
 
-export const generateKeyPair: CommandHandler = async (command, _session, context) => {
+export const generateKeyPair: CommandHandler = async (command, session, context) => {
   if (command.p1 === 0 || command.p2 !== 0) return status(SW.incorrectP1P2);
   const items = parseTlvList(command.data);
   if (!items) return status(SW.wrongData);
@@ -86,10 +86,10 @@ export const generateKeyPair: CommandHandler = async (command, _session, context
   const domain = parseTlvList(publicKeyTemplate);
   const oid = domain ? findTlv(domain, 0x06) : undefined;
   if (!domain || !oid) return status(SW.wrongData);
-  if (!(await userVerified(context))) return status(SW.securityStatusNotSatisfied);
+  if (!(await userVerified(context, session.id))) return status(SW.securityStatusNotSatisfied);
   const fileId = KEY_PREFIX | command.p1;
   if ((await context.call(keystoreProtocol, 'keyInfo', { fileId })).ok) return status(SW.fileExists);
-  const names = { car: car ? ascii.decode(car) : '', chr: ascii.decode(chr) };
+  const names = { car: car ? ascii.decode(car) : '', chr: ascii.decode(chr), session: session.id };
   let generated;
   if (startsWith(oid, TA_RSA_PREFIX)) {
     const size = findTlv(domain, 0x02);
@@ -122,26 +122,26 @@ export const generateKeyPair: CommandHandler = async (command, _session, context
 
 const SYMMETRIC_BITS: Record<number, number> = { 0xb0: 128, 0xb1: 192, 0xb2: 256 };
 
-export const generateSecretKey: CommandHandler = async (command, _session, context) => {
+export const generateSecretKey: CommandHandler = async (command, session, context) => {
   const bits = SYMMETRIC_BITS[command.p2];
   if (command.p1 === 0 || bits === undefined) return status(SW.incorrectP1P2);
   const items = command.data.length > 0 ? parseTlvList(command.data) : [];
   const policy = items ? policyFrom(items) : undefined;
   if (!policy) return status(SW.wrongData);
-  if (!(await userVerified(context))) return status(SW.securityStatusNotSatisfied);
-  const generated = await context.call(cryptoProtocol, 'generateSecretKey', { fileId: KEY_PREFIX | command.p1, bits, ...policy });
+  if (!(await userVerified(context, session.id))) return status(SW.securityStatusNotSatisfied);
+  const generated = await context.call(cryptoProtocol, 'generateSecretKey', { fileId: KEY_PREFIX | command.p1, bits, ...policy, session: session.id });
   return generated.ok ? status(SW.ok) : keyErrorStatus(generated.error);
 };
 
-export const computeSignature: CommandHandler = async (command, _session, context) => {
+export const computeSignature: CommandHandler = async (command, session, context) => {
   if (command.data.length === 0) return status(SW.wrongData);
-  const signed = await context.call(cryptoProtocol, 'sign', { fileId: KEY_PREFIX | command.p1, algorithm: command.p2, data: command.data });
+  const signed = await context.call(cryptoProtocol, 'sign', { fileId: KEY_PREFIX | command.p1, algorithm: command.p2, data: command.data, session: session.id });
   return signed.ok ? reply(signed.value.signature) : keyErrorStatus(signed.error);
 };
 
-export const decipher: CommandHandler = async (command, _session, context) => {
+export const decipher: CommandHandler = async (command, session, context) => {
   if (command.data.length === 0) return status(SW.wrongData);
-  const deciphered = await context.call(cryptoProtocol, 'decipher', { fileId: KEY_PREFIX | command.p1, algorithm: command.p2, data: command.data });
+  const deciphered = await context.call(cryptoProtocol, 'decipher', { fileId: KEY_PREFIX | command.p1, algorithm: command.p2, data: command.data, session: session.id });
   return deciphered.ok ? reply(deciphered.value.data) : keyErrorStatus(deciphered.error);
 };
 
@@ -149,7 +149,7 @@ export const decipher: CommandHandler = async (command, _session, context) => {
  * CIPHER SYMMETRIC. 10/11/18: the data is the input. 51/52 (extended): `06 OID` (AES-GCM) or `80 01 mode` (01 GCM,
  * 02 CTR), `81 data`, `82 IV`, `83 associated data`. 99 (HKDF): `81 info`, `82 salt`, `84 output length`.
  */
-export const cipherSymmetric: CommandHandler = async (command, _session, context) => {
+export const cipherSymmetric: CommandHandler = async (command, session, context) => {
   const fileId = KEY_PREFIX | command.p1;
   const algorithm = command.p2;
   let request;
@@ -173,6 +173,6 @@ export const cipherSymmetric: CommandHandler = async (command, _session, context
   } else {
     request = { fileId, algorithm, data: command.data };
   }
-  const answered = await context.call(cryptoProtocol, 'cipher', request);
+  const answered = await context.call(cryptoProtocol, 'cipher', { ...request, session: session.id });
   return answered.ok ? reply(answered.value.data) : keyErrorStatus(answered.error);
 };

@@ -84,20 +84,20 @@
  *    always blank or covered when the head needs it.
  *
  * 6. Capacity. Let writable = (P - head offset) + P * (free sectors - 1) and
- *      slack   = R + 2G                      (what interrupted operations may waste before compaction recovers it)
+ *      slack   = 2 (R + G)                   (what two interrupted operations may waste, see 7)
  *      reserve = P + R - 1 + slack           (the most one reclaim copies: a sector of records starting in the tail
  *                                             plus the last one running past it, plus slack)
  *      limit   = (N - 3) * P - (R - 1) - slack
  *      total   = limit - 2W                  (reported capacity; 2W keeps room for the markers of a wipe and a
  *                                             tombstone even in a full store)
- *    Invariant: after every operation writable >= reserve. Any sequence of consecutive reclaims started from
- *    writable >= P + R - 1 completes (the records starting in k consecutive sectors span at most kP + R - 1 bytes
- *    and free kP). Full compaction (reclaiming every sector older than the head's) leaves at most one sector of
- *    dead bytes, so writable >= N*P - 2P - used, hence a record of r bytes can always be made room for when
- *    used + r <= limit. `used` = live records including headers (and a live wipe marker); put/patch answer `full`
- *    {needed: H + size, available: total - used} when used + H + size > total, before touching flash. The new
- *    version is written while the old still exists (that is what makes it atomic), so replacing a file needs room
- *    for both. Pico geometry (N = 256, S = 4096, G = 256): total = 1,021,165 bytes of a 1,048,576-byte region.
+ *    Invariant: after every operation (and every recovery) writable >= reserve. Any sequence of consecutive
+ *    reclaims started from writable >= P + R - 1 completes (the records starting in k consecutive sectors span at
+ *    most kP + R - 1 bytes and free kP). Full compaction (reclaiming every sector older than the head's) leaves at
+ *    most one sector of dead bytes, so writable >= N*P - 2P - used; hence room for a record of r bytes can always
+ *    be made when used + r <= limit. `used` = live records including headers (and a live wipe marker); put/patch
+ *    answer `full` {needed: H + size, available: total - used} when used + H + size > total, before touching flash.
+ *    The new version is written while the old still exists (that is what makes it atomic), so replacing a file
+ *    needs room for both. Pico geometry (N = 256, S = 4096, G = 256): total = 1,017,051 of 1,048,576 bytes (97.0%).
  *
  * 7. Power-loss assumptions. An interrupted program or erase may leave any subset of its bit changes done (empty and
  *    all included) and nothing else; completed operations are durable (the host board fsyncs after each store
@@ -106,12 +106,17 @@
  *      the file keeps its previous version. The record is the commit.
  *    - opening a sector: an interrupted erase leaves a dead or garbage sector; an interrupted header leaves an
  *      invalid one (both free); a record continuing into it fails its checks.
- *    - compaction: copies are identical duplicates; until the retired flag is programmed the tail is live; any
- *      non-0xFF retired byte counts as retired.
- *    - wipe: see 8. Mount erases every free sector that is neither blank nor retired-uncovered, and finishes an
- *      interrupted wipe, before the store is usable (the storage machine's `recoveryPending`).
- *    The slack absorbs what interrupted operations waste (one record and a page each); the power-loss suite checks
- *    that the store stays writable after cuts, including cuts repeated on the images earlier cuts left.
+ *    - compaction: copies are identical duplicates (the later one becomes the instance, so completed copies are
+ *      progress); until the retired flag is programmed the tail is live; any non-0xFF retired byte counts as retired.
+ *    - wipe: see 8.
+ *    One interrupted operation wastes at most R + G bytes of log (the partial record, rounded up to the page where
+ *    its garbage ends). Recovery, which runs before the store is usable again (the storage machine's
+ *    `recoveryPending`), erases every free sector that is neither blank nor retired-but-uncovered, finishes an
+ *    interrupted wipe, and compacts until writable >= reserve again; mount asks for recovery whenever writable is
+ *    below the reserve. The slack covers the cut operation plus one more cut during its recovery. Should cuts keep
+ *    striking recovery after recovery, the store stays consistent and readable, but a write it cannot make room for
+ *    answers `unavailable` (flashFault) instead of corrupting anything; a delete is still written whenever the
+ *    bytes physically fit, and deleting files that start in the tail sector lets compaction proceed again.
  *
  * 8. Wipe(keep), changed from the original "copy the kept files into a fresh sector" (which needs room for a second
  *    copy of everything kept and so can fail on a full store, while the protocol gives wipe no `full` error):
@@ -181,7 +186,7 @@ export function layoutFor(geometry: FlashGeometry): StoreLayout {
   const payloadBytes = sectorSize - SECTOR_HEADER_BYTES;
   const maxRecordBytes = RECORD_HEADER_BYTES + MAX_FILE_BYTES;
   const maxMarkerBytes = RECORD_HEADER_BYTES + MARKER_FIXED_BYTES + 2 * MAX_KEPT_FILES;
-  const cutSlackBytes = maxRecordBytes + 2 * pageSize;
+  const cutSlackBytes = 2 * (maxRecordBytes + pageSize);
   const reclaimReserveBytes = payloadBytes + maxRecordBytes - 1 + cutSlackBytes;
   const limitBytes = (sectorCount - 3) * payloadBytes - (maxRecordBytes - 1) - cutSlackBytes;
   const capacityBytes = limitBytes - 2 * maxMarkerBytes;
@@ -396,6 +401,8 @@ export class LogStore {
     return this.mutate(() => {
       if (this.newestMarker !== undefined && this.markerLive && this.newestMarker.phase === 'committed') this.finishWipe();
       this.eraseDeadFreeSectors();
+      // Restore the reserve that interrupted writes wasted, so the next cut finds it whole (section 7).
+      this.ensureRoom(0);
       this.statusValue = 'mounted';
       return ok({});
     });
@@ -469,6 +476,9 @@ export class LogStore {
     }
     if (this.newestMarker !== undefined && this.markerLive && this.newestMarker.phase === 'committed') {
       reasons.push('a wipe was interrupted before every sector holding deleted files was erased');
+    }
+    if (run.length > 0 && this.writable() < this.layout.reclaimReserveBytes) {
+      reasons.push('interrupted writes used part of the compaction reserve');
     }
     this.statusValue = reasons.length > 0 ? 'recovering' : 'mounted';
     return {
@@ -701,7 +711,8 @@ export class LogStore {
     const entry = this.files.get(fileId);
     if (entry === undefined) return fail({ code: 'notFound', fileId });
     return this.mutate(() => {
-      if (!this.ensureRoom(RECORD_HEADER_BYTES)) return fail(this.noRoom('a tombstone'));
+      // Deleting must stay possible even when compaction is stuck (deleting records of the tail unblocks it).
+      if (!this.ensureRoom(RECORD_HEADER_BYTES) && this.writable() < RECORD_HEADER_BYTES) return fail(this.noRoom('a tombstone'));
       this.appendRecord(encodeRecord('tombstone', fileId, this.takeRecordSeq(), new Uint8Array(0)));
       this.files.delete(fileId);
       this.usedBytes -= RECORD_HEADER_BYTES + entry.dataLength;
@@ -786,7 +797,7 @@ export class LogStore {
     const recordBytes = RECORD_HEADER_BYTES + data.length;
     const available = Math.max(0, this.layout.capacityBytes - this.usedBytes);
     if (recordBytes > available) return fail({ code: 'full', needed: recordBytes, available });
-    if (!this.ensureRoom(recordBytes)) return fail({ code: 'full', needed: recordBytes, available });
+    if (!this.ensureRoom(recordBytes)) return fail(this.noRoom(`a ${recordBytes}-byte record`));
     const seq = this.takeRecordSeq();
     const address = this.appendRecord(encodeRecord('data', fileId, seq, data));
     const previous = this.files.get(fileId);
@@ -838,16 +849,6 @@ export class LogStore {
       rounds += 1;
     }
     this.listener?.compactionFinished();
-    if (process.env.DEBUG_STORE && this.writable() < needed) {
-      let tailBytes = 0;
-      for (const resident of this.tailResidents()) tailBytes += resident.recordBytes;
-      console.log(JSON.stringify({ bytes, needed, writable: this.writable(), live: this.live.length, rounds, tailBytes, headOffset: this.headOffset, used: this.usedBytes, tailSeq: this.tailSeq, sectors: this.describeSectors().map((d) => d.condition[0]).join('') }));
-      for (let seq = this.tailSeq; seq < this.tailSeq + this.live.length; seq++) {
-        let liveBytes = 0;
-        for (const entry of this.files.values()) if (Math.floor(entry.address / this.payload) === seq) liveBytes += RECORD_HEADER_BYTES + entry.dataLength;
-        console.log(`sector seq ${seq}: live bytes starting here ${liveBytes}`);
-      }
-    }
     return this.writable() >= needed;
   }
 
@@ -1060,14 +1061,18 @@ export class LogStore {
       case 'recovering':
         return { code: 'unavailable', reason: 'notMounted', detail: 'the store is mounted but its recovery has not run' };
       case 'mounted':
-        return { code: 'unavailable', reason: 'flashFault', detail: 'unexpected' };
+        return { code: 'unavailable', reason: 'flashFault', detail: 'the store is mounted (no reason to refuse)' };
       default:
         return assertNever(this.statusValue);
     }
   }
 
   private noRoom(what: string): UnavailableError {
-    return { code: 'unavailable', reason: 'flashFault', detail: `compaction could not make room for ${what} (the region is damaged or was cut too often)` };
+    return {
+      code: 'unavailable',
+      reason: 'flashFault',
+      detail: `compaction could not make room for ${what}: the region is damaged, or repeated power cuts used up the compaction reserve (deleting files frees it)`,
+    };
   }
 }
 

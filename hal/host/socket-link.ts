@@ -63,6 +63,8 @@ export const SOCKET_LINK_ERROR = {
 export const SOCKET_LINK_MAX_PAYLOAD = 1 + 4 + 3 + 65535 + 3;
 /** Longest R-APDU a handler may return here: 65536 data bytes (extended Le 0000) + SW1 SW2. */
 export const SOCKET_LINK_MAX_RESPONSE = 65536 + 2;
+/** Each client's card session number is this plus its client id (session 0 is the vpcd reader's). */
+export const SOCKET_SESSION_BASE = 1;
 
 const NO_PRECISE_DIAGNOSIS = Uint8Array.of(0x6f, 0x00);
 
@@ -84,7 +86,7 @@ export interface SocketLinkOptions {
   readonly atr: Uint8Array;
   readonly onApdu: ApduHandler;
   /** Optional: called with 'reset' for each 0x02 request, awaited before the next queued request. */
-  readonly onPower?: (change: CardPowerChange) => void | Promise<void>;
+  readonly onPower?: (change: CardPowerChange, session?: number) => void | Promise<void>;
   /** Optional: for logging. Must not throw (exceptions are swallowed). */
   readonly onEvent?: (event: SocketLinkEvent) => void;
   /** Connections beyond this are closed at once. Default 16. */
@@ -140,7 +142,7 @@ export class SocketLink {
   readonly path: string;
   private readonly atr: Uint8Array;
   private readonly onApdu: ApduHandler;
-  private readonly onPower: ((change: CardPowerChange) => void | Promise<void>) | undefined;
+  private readonly onPower: ((change: CardPowerChange, session?: number) => void | Promise<void>) | undefined;
   private readonly onEvent: ((event: SocketLinkEvent) => void) | undefined;
   private readonly maxClients: number;
 
@@ -266,6 +268,17 @@ export class SocketLink {
     });
     socket.on('close', () => {
       if (!this.clients.delete(client.id)) return; // close() already reported it
+      // The client's card session ends with its connection: log it out on the device (queued behind its requests).
+      const onPower = this.onPower;
+      if (onPower !== undefined) {
+        this.queue = this.queue.then(async () => {
+          try {
+            await onPower('powerOff', SOCKET_SESSION_BASE + client.id);
+          } catch {
+            // The device is shutting down; nothing is left to log out.
+          }
+        });
+      }
       this.emit(ending === null
         ? { type: 'clientDisconnected', clientId: client.id, reason: 'closed' }
         : { type: 'clientDisconnected', clientId: client.id, reason: ending.reason, message: ending.message });
@@ -285,7 +298,7 @@ export class SocketLink {
       case SOCKET_LINK_TYPE.apdu: {
         let response: Uint8Array;
         try {
-          response = await this.onApdu(body);
+          response = await this.onApdu(body, SOCKET_SESSION_BASE + client.id);
           if (!(response instanceof Uint8Array) || response.length < 2 || response.length > SOCKET_LINK_MAX_RESPONSE) {
             const length = response instanceof Uint8Array ? response.length : -1;
             this.emit({ type: 'handlerFailed', clientId: client.id, during: 'apdu', message: `response of ${length} bytes is outside 2..${SOCKET_LINK_MAX_RESPONSE}; answered 6F00` });
@@ -302,7 +315,7 @@ export class SocketLink {
         this.emit({ type: 'sessionReset', clientId: client.id });
         if (this.onPower !== undefined) {
           try {
-            await this.onPower('reset');
+            await this.onPower('reset', SOCKET_SESSION_BASE + client.id);
           } catch (error) {
             this.emit({ type: 'handlerFailed', clientId: client.id, during: 'reset', message: errorMessage(error) });
           }

@@ -44,7 +44,11 @@
 import { createConnection, type Socket } from 'node:net';
 
 /** Handles one C-APDU; resolves with the R-APDU (response data ‖ SW1 SW2, 2..65535 bytes). */
-export type ApduHandler = (command: Uint8Array) => Promise<Uint8Array>;
+/**
+ * Answers one C-APDU with data || SW1 SW2. `session` tells apart the card sessions of different clients of one link
+ * (the local socket gives each client its own; vpcd has one reader, session 0).
+ */
+export type ApduHandler = (command: Uint8Array, session?: number) => Promise<Uint8Array>;
 
 /** A change of the card's power state; the volatile session (selected applet, verified PINs) must be reset. */
 export type CardPowerChange = 'powerOff' | 'powerOn' | 'reset';
