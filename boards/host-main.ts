@@ -6,16 +6,18 @@
  * Prints what it does; Ctrl-C (SIGINT) or SIGTERM shuts down cleanly (links closed, actors idle, flash synced).
  */
 import { parseArgs } from 'node:util';
-import { defaultDataDirectory, startHostBoard, VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT } from './host.js';
+import { defaultDataDirectory, HOST_ENGINES, startHostBoard, VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT, type HostEngineName } from './host.js';
 import { lifecycleProtocol } from '../messages/lifecycle.js';
 import { storageProtocol } from '../messages/storage.js';
 
-const usage = `usage: npm start -- [--data DIR] [--vpcd HOST:PORT | --no-vpcd] [--socket PATH] [--flash-sectors N]
+const usage = `usage: npm start -- [--data DIR] [--vpcd HOST:PORT | --no-vpcd] [--socket PATH] [--flash-sectors N] [--engine node|portable]
   --data DIR        where the flash image, device secret and socket live (default ${defaultDataDirectory()})
   --vpcd HOST:PORT  pcscd's vpcd reader to connect to (default ${VPCD_DEFAULT_HOST}:${VPCD_DEFAULT_PORT})
   --no-vpcd         do not connect to vpcd; serve the local socket only
   --socket PATH     the local socket for the management tool (default DATA/hsm.sock)
-  --flash-sectors N size of a NEW flash image in 4 KiB sectors (default 256 = 1 MiB, the Pico's region; 16..4096)`;
+  --flash-sectors N size of a NEW flash image in 4 KiB sectors (default 256 = 1 MiB, the Pico's region; 16..4096)
+  --engine NAME     crypto engine: node (OpenSSL through node:crypto, default: fast, RSA and AES) or portable
+                    (noble, what the Pico runs: EC only, to reproduce the device's behaviour exactly)`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${usage}\n`);
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
         'no-vpcd': { type: 'boolean' },
         socket: { type: 'string' },
         'flash-sectors': { type: 'string' },
+        engine: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -60,7 +63,11 @@ async function main(): Promise<void> {
     flashSectors = Number(parsed.values['flash-sectors']);
     if (!Number.isInteger(flashSectors) || flashSectors < 16 || flashSectors > 4096) fail(`--flash-sectors must be 16..4096, got "${parsed.values['flash-sectors']}"`);
   }
-  const board = await startHostBoard({ dataDirectory: parsed.values.data ?? defaultDataDirectory(), vpcd, socketPath: parsed.values.socket, log, flashSectors });
+  const engineName = (parsed.values.engine ?? 'node') as string;
+  if (!Object.prototype.hasOwnProperty.call(HOST_ENGINES, engineName)) fail(`--engine must be node or portable, got "${engineName}"`);
+  const engine = HOST_ENGINES[engineName as HostEngineName];
+  log(`crypto engine: ${engine.name}`);
+  const board = await startHostBoard({ engine, dataDirectory: parsed.values.data ?? defaultDataDirectory(), vpcd, socketPath: parsed.values.socket, log, flashSectors });
   const info = await board.device.scheduler.call('board', lifecycleProtocol, 'info', {});
   const capacity = await board.device.scheduler.call('board', storageProtocol, 'capacity', {});
   if (info.ok) log(`device ${info.value.serial}: ${info.value.stage}${info.value.problem ? ` (${info.value.problem})` : ''}`);

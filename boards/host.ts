@@ -4,12 +4,15 @@
  * HAL: a NOR flash image file (the Pico's geometry), OS entropy, the monotonic clock, Node timers, a device-secret
  * file readable only by its owner, no watchdog/LED/button (user presence is always granted).
  * Links: vpcd (pcscd's virtual reader, so PC/SC and OpenSC see a card) and a local unix socket (management tool
- * and tests). Crypto engine: the portable engine (noble), the same as the device; issue-4 work adds node:crypto.
+ * and tests).
+ * Crypto engine: node:crypto (OpenSSL: fast, and the RSA and AES the portable engine lacks) by default;
+ * `portable` (noble, what the Pico runs) to reproduce the device's behaviour exactly.
  */
 import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SMARTCARD_HSM_ATR } from '../actors/transport.js';
+import { nodeEngine } from '../hal/crypto/node.js';
 import { portableEngine } from '../hal/crypto/portable.js';
 import type { CryptoEngine } from '../hal/crypto/types.js';
 import { FileFlash } from '../hal/host/flash.js';
@@ -25,6 +28,9 @@ export const HOST_GEOMETRY: FlashGeometry = { sectorSize: 4096, pageSize: 256, s
 /** PBKDF2 iterations per PIN verification on the host. */
 export const HOST_PIN_ITERATIONS = 10_000;
 
+export const HOST_ENGINES = { node: nodeEngine, portable: portableEngine } as const;
+export type HostEngineName = keyof typeof HOST_ENGINES;
+
 export function defaultDataDirectory(): string {
   const base = process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share');
   return join(base, 'pico-hsm-ts');
@@ -36,6 +42,7 @@ export interface HostBoardOptions {
   readonly vpcd: { host: string; port: number } | null;
   /** The local socket's path; default DATA/hsm.sock. */
   readonly socketPath?: string;
+  /** The crypto engine (default: node). */
   readonly engine?: CryptoEngine;
   readonly log?: (line: string) => void;
   readonly pinIterations?: number;
@@ -72,7 +79,7 @@ export async function startHostBoard(options: HostBoardOptions): Promise<HostBoa
   log(`flash image ${flashPath} (${geometry.sectorCount} sectors of ${geometry.sectorSize} bytes)`);
   const device = await assembleDevice({
     hal,
-    engine: options.engine ?? portableEngine,
+    engine: options.engine ?? nodeEngine,
     pinIterations: options.pinIterations ?? HOST_PIN_ITERATIONS,
     log,
   });

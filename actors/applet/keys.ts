@@ -136,12 +136,14 @@ export const generateSecretKey: CommandHandler = async (command, session, contex
 export const computeSignature: CommandHandler = async (command, session, context) => {
   if (command.data.length === 0) return status(SW.wrongData);
   const signed = await context.call(cryptoProtocol, 'sign', { fileId: KEY_PREFIX | command.p1, algorithm: command.p2, data: command.data, session: session.id });
+  if (!signed.ok) context.log(`COMPUTE SIGNATURE ${command.p2.toString(16)} with key ${command.p1} refused: ${signed.error.code}${'detail' in signed.error ? `: ${signed.error.detail}` : ''}`);
   return signed.ok ? reply(signed.value.signature) : keyErrorStatus(signed.error);
 };
 
 export const decipher: CommandHandler = async (command, session, context) => {
   if (command.data.length === 0) return status(SW.wrongData);
   const deciphered = await context.call(cryptoProtocol, 'decipher', { fileId: KEY_PREFIX | command.p1, algorithm: command.p2, data: command.data, session: session.id });
+  if (!deciphered.ok) context.log(`DECIPHER ${command.p2.toString(16)} with key ${command.p1} refused: ${deciphered.error.code}${'detail' in deciphered.error ? `: ${deciphered.error.detail}` : ''}`);
   return deciphered.ok ? reply(deciphered.value.data) : keyErrorStatus(deciphered.error);
 };
 

@@ -54,3 +54,13 @@ export function pkcs1SignatureBlock(digestInfo: Uint8Array, modulusBytes: number
   block.set(digestInfo, 3 + padding);
   return block;
 }
+
+/** The hash and digest inside a DER DigestInfo with one of the prefixes above, or undefined. */
+export function digestFromDigestInfo(data: Uint8Array): { hash: HashName; digest: Uint8Array } | undefined {
+  for (const [hash, prefix] of Object.entries(DIGEST_INFO_PREFIX) as [HashName, Uint8Array][]) {
+    if (data.length === prefix.length + HASH_LENGTH[hash] && prefix.every((byte, index) => data[index] === byte)) {
+      return { hash, digest: data.subarray(prefix.length) };
+    }
+  }
+  return undefined;
+}

@@ -4,14 +4,14 @@
  *
  * Algorithm identifiers (shared/docs/protocol.md section 4):
  *   RSA sign    20 raw, 30 PKCS#1 v1.5 over a given DigestInfo, 31..35 PKCS#1 v1.5 hashing SHA-1/224/256/384/512,
- *               40 PSS over a given digest (hash chosen by its length), 41..45 PSS hashing SHA-1..512
+ *               40 PSS over a given digest (hash chosen by its length) or DigestInfo, 41..45 PSS hashing SHA-1..512
  *   EC sign     70 ECDSA over a given hash, 71..75 ECDSA hashing SHA-1..512 (answers are DER)
  *   Decipher    21 RSA raw, 22 RSA PKCS#1 v1.5, 23 RSA OAEP with SHA-256, 80 ECDH (answer 04 || X)
  *   Symmetric   10/11 AES-CBC encrypt/decrypt with a zero IV, 18 AES-CMAC, 51/52 extended encrypt/decrypt
  *               (GCM or CTR with a caller IV), 99 HKDF-SHA256 with the key as input keying material
  */
 import type { CryptoEngine, CurveName, HashName } from '../../hal/crypto/types.js';
-import { ecdsaRawToDer, hashForDigestLength, pkcs1SignatureBlock } from '../card/signature-formats.js';
+import { digestFromDigestInfo, ecdsaRawToDer, hashForDigestLength, pkcs1SignatureBlock } from '../card/signature-formats.js';
 
 export type OperationResult = { ok: true; data: Uint8Array } | { ok: false; code: 'wrongKeyType' | 'badInput' | 'unsupported'; detail: string };
 
@@ -80,9 +80,12 @@ export function sign(engine: CryptoEngine, key: UnsealedKey, algorithm: number, 
         return success(rsa.signPkcs1(key.material, hash, engine.digest(hash, data)));
       }
       case algorithm === 0x40: {
-        const hash = hashForDigestLength(data.length);
-        if (!hash) return refuse('badInput', `no hash has a ${data.length}-byte digest`);
-        return success(rsa.signPss(key.material, hash, data, data.length));
+        // A bare digest (the hash chosen by its length), or a DigestInfo, which OpenSC 0.23 sends.
+        const fromDigestInfo = digestFromDigestInfo(data);
+        const digest = fromDigestInfo ? fromDigestInfo.digest : data;
+        const hash = fromDigestInfo ? fromDigestInfo.hash : hashForDigestLength(data.length);
+        if (!hash) return refuse('badInput', `no hash has a ${data.length}-byte digest and the data is no DigestInfo`);
+        return success(rsa.signPss(key.material, hash, digest, digest.length));
       }
       case algorithm >= 0x41 && algorithm <= 0x45: {
         const hash = HASH_BY_INDEX[algorithm - 0x41] ?? 'sha256';
