@@ -56,7 +56,7 @@ export function aesCmac(encryptBlock: EncryptBlock, message: Uint8Array): Uint8A
   const last = lastBlock(message, { k1, k2 });
   zeroize(l, k1, k2);
   const fullBlocks = Math.max(0, Math.ceil(message.length / BLOCK) - 1);
-  let state = new Uint8Array(BLOCK);
+  let state: Uint8Array = new Uint8Array(BLOCK);
   for (let block = 0; block < fullBlocks; block++) {
     xorInto(state, message, block * BLOCK);
     state = step(encryptBlock, state);

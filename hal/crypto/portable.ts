@@ -1,7 +1,8 @@
 /**
  * The portable crypto engine: @noble/curves, @noble/ciphers and @noble/hashes. The reference on every board
- * and the only engine on the Pico (where the device profile narrows it further).
+ * and the only engine on the Pico (where the device profile narrows it further). No RSA (noble has none).
  */
+import { cbc, cmac, ctr, gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { brainpoolP256r1, brainpoolP384r1, brainpoolP512r1 } from '@noble/curves/misc.js';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
@@ -11,7 +12,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
 import { sha1 } from '@noble/hashes/legacy.js';
 import { sha224, sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
-import { EC_CURVES, ecSeedLength, type CryptoEngine, type CurveName, type HashName } from './types.js';
+import { EC_CURVES, ecSeedLength, type AesEngine, type CryptoEngine, type CurveName, type HashName } from './types.js';
 
 const hashes = { sha1, sha224, sha256, sha384, sha512 } as const;
 const curves = {
@@ -28,8 +29,31 @@ function curveOf(name: CurveName): (typeof curves)[CurveName] {
   return curves[name];
 }
 
+/**
+ * AES on @noble/ciphers. CBC runs with `disablePadding` (whole blocks only; noble throws otherwise); CTR
+ * increments the full 16-byte counter block; GCM refuses IVs under 8 bytes (noble's floor, part of the
+ * AesEngine contract) and takes any longer length; CMAC is noble's RFC 4493 implementation.
+ */
+const portableAes: AesEngine = {
+  cbcEncrypt: (key, iv, data) => cbc(key, iv, { disablePadding: true }).encrypt(data),
+  cbcDecrypt: (key, iv, data) => cbc(key, iv, { disablePadding: true }).decrypt(data),
+  ctr: (key, counter, data) => ctr(key, counter).encrypt(data),
+  gcmSeal: (key, iv, plaintext, associatedData) => gcm(key, iv, associatedData).encrypt(plaintext),
+  gcmOpen(key, iv, sealed, associatedData) {
+    // Parameter errors (key or IV length) throw; only a failed tag check yields undefined.
+    const cipher = gcm(key, iv, associatedData);
+    try {
+      return cipher.decrypt(sealed);
+    } catch {
+      return undefined;
+    }
+  },
+  cmac: (key, data) => cmac(data, key),
+};
+
 export const portableEngine: CryptoEngine = {
   name: 'portable',
+  aes: portableAes,
   curves: EC_CURVES,
   digest: (hash: HashName, data) => hashes[hash](data),
   hmac: (hash: HashName, key, data) => hmac(hashes[hash], key, data),

@@ -53,9 +53,12 @@ export interface AesEngine {
   cbcDecrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array;
   /** CTR with a 16-byte initial counter block. */
   ctr(key: Uint8Array, counter: Uint8Array, data: Uint8Array): Uint8Array;
-  /** GCM; the output carries the 16-byte tag. */
+  /**
+   * GCM; the output carries the 16-byte tag. The IV is at least 8 bytes (12 recommended; other lengths go
+   * through GHASH as SP 800-38D says): every engine throws for a shorter IV, as @noble/ciphers does.
+   */
   gcmSeal(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, associatedData: Uint8Array): Uint8Array;
-  /** Undefined when the tag does not verify. */
+  /** Undefined when the tag does not verify; throws for a bad key or IV length like gcmSeal. */
   gcmOpen(key: Uint8Array, iv: Uint8Array, sealed: Uint8Array, associatedData: Uint8Array): Uint8Array | undefined;
   cmac(key: Uint8Array, data: Uint8Array): Uint8Array;
 }
