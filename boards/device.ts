@@ -11,6 +11,7 @@ import { createPinActor } from '../actors/pin.js';
 import { Scheduler, type RegisteredActor } from '../actors/scheduler.js';
 import { createStorageActor } from '../actors/storage.js';
 import { createTransportActor } from '../actors/transport.js';
+import { selfTestedEngine, type SelfTestReport } from '../hal/crypto/self-test.js';
 import type { CryptoEngine } from '../hal/crypto/types.js';
 import type { Hal } from '../hal/types.js';
 
@@ -54,16 +55,35 @@ export interface DeviceOptions {
 
 export interface Device {
   readonly scheduler: Scheduler;
+  /** The power-on known-answer tests of the board's engine (failed algorithms are disabled). */
+  readonly selfTests: SelfTestReport;
   readonly actors: readonly RegisteredActor[];
   stop(): Promise<void>;
 }
 
+/**
+ * The self-test result per engine object: a board boots once per process, but the simulations and tests assemble
+ * many devices on the same engine, and the known answers of one engine object do not change between boots.
+ */
+const selfTested = new WeakMap<CryptoEngine, ReturnType<typeof selfTestedEngine>>();
+function selfTestOnce(engine: CryptoEngine): ReturnType<typeof selfTestedEngine> {
+  const known = selfTested.get(engine);
+  if (known) return known;
+  const result = selfTestedEngine(engine);
+  selfTested.set(engine, result);
+  return result;
+}
+
 export async function assembleDevice(options: DeviceOptions): Promise<Device> {
-  const { hal, engine } = options;
+  const { hal } = options;
+  // Power-on self-tests: every algorithm of the engine is checked against known answers; what fails is removed
+  // from the engine the actors get, and reported in the device information.
+  const { engine, report: selfTests } = selfTestOnce(options.engine);
+  for (const failure of selfTests.failed) options.log?.(`self-test FAILED, ${failure.algorithm} disabled: ${failure.detail}`);
   const actors: RegisteredActor[] = [
     createStorageActor({ flash: hal.flash }),
     createPinActor({ engine, entropy: hal.entropy, deviceSecret: hal.deviceSecret, iterations: options.pinIterations }),
-    createCryptoActor({ engine, entropy: hal.entropy, deviceSecret: hal.deviceSecret }),
+    createCryptoActor({ engine, entropy: hal.entropy, deviceSecret: hal.deviceSecret, selfTests }),
     createKeystoreActor({ engine, entropy: hal.entropy }),
     createLifecycleActor({ entropy: hal.entropy }),
     createAppletActor(),
@@ -82,6 +102,7 @@ export async function assembleDevice(options: DeviceOptions): Promise<Device> {
   await scheduler.start(actors);
   return {
     scheduler,
+    selfTests,
     actors,
     stop: async () => {
       await scheduler.idle();

@@ -11,6 +11,7 @@ import { portableEngine } from '../hal/crypto/portable.js';
 import type { CurveName } from '../hal/crypto/types.js';
 import { toHex } from '../messages/schema.js';
 import { SeededEntropy } from '../hal/sim/entropy.js';
+import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 
 const ascii = new TextEncoder();
 const USER_PIN = toHex(ascii.encode('648219'));
@@ -181,8 +182,8 @@ describe('EC keys on the device', () => {
       expect(signed.statusWord).toBe(0x9000);
       responses.push(signed.data);
     }
-    // The device key (first boot) and the three generated keys.
-    expect(privateKeys.length).toBe(4);
+    // The power-on self-tests' keys, the device key (first boot) and the three generated keys.
+    expect(privateKeys.length).toBeGreaterThanOrEqual(4);
     const image = toHex(board.hal.flash.snapshot());
     const traces = ['link', 'transport', 'applet', 'keystore', 'crypto', 'storage', 'pin', 'lifecycle'].map((name) => JSON.stringify(board.device.scheduler.trace(name))).join('\n');
     expect(traces).toContain('<redacted');
@@ -191,5 +192,40 @@ describe('EC keys on the device', () => {
       expect(responses.some((response) => response.includes(key)), 'private key in a response').toBe(false);
       expect(traces.includes(key), 'private key in a trace').toBe(false);
     }
+  });
+});
+
+describe('RSA on the device (node engine)', () => {
+  it('PKCS#1 v1.5 decryption answers bad padding with a deterministic pseudo-random message, never an error', async () => {
+    const { nodeEngine } = await import('../hal/crypto/node.js');
+    const board = await createSimBoard({ engine: nodeEngine });
+    await board.transmit('00A404000BE82B0601040181C31F020100');
+    await board.transmit(`8050000019800200018106${USER_PIN}82083537363231383830910103`);
+    await board.transmit(`0020008106${USER_PIN}`);
+    const body = concat(
+      tlv(0x5f29, Uint8Array.of(0)),
+      tlv(0x42, ascii.encode('UTCA00001')),
+      tlv(0x7f49, tlv(0x06, OID.rsaV15Sha256), tlv(0x82, Uint8Array.of(1, 0, 1)), tlv(0x02, Uint8Array.of(4, 0))),
+      tlv(0x5f20, ascii.encode('TSHSM00000000001')),
+    );
+    const generated = await board.transmit(extendedApdu('00460100', body));
+    expect(generated.statusWord).toBe(0x9000);
+    const request = parseCvCertificate(fromHex(generated.data))!;
+    const publicKey = parseTlvList(parseTlvList(request.publicKey)![0]!.value)!;
+    const modulus = findTlv(publicKey, 0x81)!;
+    const exponent = findTlv(publicKey, 0x82)!;
+    const good = nodeEngine.rsa!.encryptPkcs1(modulus, exponent, ascii.encode('padded right'));
+    const decrypted = await board.transmit(extendedApdu('80620122', good));
+    expect(decrypted).toMatchObject({ statusWord: 0x9000, data: toHex(ascii.encode('padded right')) });
+    // A ciphertext whose plaintext block is not PKCS#1: raw-encrypt a block of 0x11 bytes below the modulus.
+    const badBlock = new Uint8Array(modulus.length).fill(0x11);
+    const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url');
+    const publicKeyObject = createPublicKey({ key: { kty: 'RSA', n: b64(modulus), e: b64(exponent) }, format: 'jwk' });
+    const bad = new Uint8Array(publicEncrypt({ key: publicKeyObject, padding: constants.RSA_NO_PADDING }, badBlock));
+    const first = await board.transmit(extendedApdu('80620122', bad));
+    const second = await board.transmit(extendedApdu('80620122', bad));
+    expect(first.statusWord).toBe(0x9000);
+    expect(second).toEqual(first);
+    expect(first.data).not.toBe(toHex(badBlock));
   });
 });

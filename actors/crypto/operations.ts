@@ -6,7 +6,8 @@
  *   RSA sign    20 raw, 30 PKCS#1 v1.5 over a given DigestInfo, 31..35 PKCS#1 v1.5 hashing SHA-1/224/256/384/512,
  *               40 PSS over a given digest (hash chosen by its length) or DigestInfo, 41..45 PSS hashing SHA-1..512
  *   EC sign     70 ECDSA over a given hash, 71..75 ECDSA hashing SHA-1..512 (answers are DER)
- *   Decipher    21 RSA raw, 22 RSA PKCS#1 v1.5, 23 RSA OAEP with SHA-256, 80 ECDH (answer 04 || X)
+ *   Decipher    21 RSA raw, 22 RSA PKCS#1 v1.5 (implicit rejection: a bad padding answers a pseudo-random message,
+ *               never an error), 23 RSA OAEP with SHA-256, 80 ECDH (answer 04 || X)
  *   Symmetric   10/11 AES-CBC encrypt/decrypt with a zero IV, 18 AES-CMAC, 51/52 extended encrypt/decrypt
  *               (GCM or CTR with a caller IV), 99 HKDF-SHA256 with the key as input keying material
  */
@@ -24,6 +25,7 @@ export interface UnsealedKey {
 }
 
 const HASH_BY_INDEX: readonly HashName[] = ['sha1', 'sha224', 'sha256', 'sha384', 'sha512'];
+const IMPLICIT_REJECTION_INFO = new TextEncoder().encode('pkcs1-implicit-rejection');
 
 function success(data: Uint8Array): OperationResult {
   return { ok: true, data };
@@ -125,7 +127,12 @@ export function decipher(engine: CryptoEngine, key: UnsealedKey, algorithm: numb
       return success(rsa.rawPrivate(key.material, data));
     case 0x22: {
       const plain = rsa.decryptPkcs1(key.material, data);
-      return plain ? success(plain) : refuse('badInput', 'PKCS#1 v1.5 padding is invalid');
+      if (plain) return success(plain);
+      // Implicit rejection: a bad padding answers a pseudo-random message derived from the key and the ciphertext
+      // instead of an error, so the status word is no padding oracle (Bleichenbacher, Marvin).
+      const seed = engine.hmac('sha256', engine.digest('sha256', key.material), data);
+      const length = (((seed[0] ?? 0) << 8) | (seed[1] ?? 0)) % (modulusBytes - 10);
+      return success(length === 0 ? new Uint8Array(0) : engine.hkdfSha256(seed, new Uint8Array(0), IMPLICIT_REJECTION_INFO, length));
     }
     case 0x23: {
       const plain = rsa.decryptOaep(key.material, 'sha256', data);

@@ -5,19 +5,27 @@
  *   crc32(new TextEncoder().encode('123456789')) === 0xcbf43926
  *   crc32(second, crc32(first)) === crc32(first followed by second)   // incremental
  *
- * Table-driven (1 KiB table built once), fast enough to check a 1 MiB region at every mount.
+ * Slicing-by-4 (a 4 KiB table built once): four bytes per step, which matters because every mount checks every
+ * record of the region.
  */
 
-const TABLE = buildTable();
+/** Four 256-entry tables back to back: TABLES[k * 256 + n] is the CRC of byte n followed by k zero bytes. */
+const TABLES = buildTables();
 
-function buildTable(): Uint32Array {
-  const table = new Uint32Array(256);
+function buildTables(): Uint32Array {
+  const tables = new Uint32Array(4 * 256);
   for (let index = 0; index < 256; index++) {
     let value = index;
     for (let bit = 0; bit < 8; bit++) value = value & 1 ? (value >>> 1) ^ 0xedb88320 : value >>> 1;
-    table[index] = value >>> 0;
+    tables[index] = value >>> 0;
   }
-  return table;
+  for (let index = 0; index < 256; index++) {
+    for (let slice = 1; slice < 4; slice++) {
+      const previous = tables[(slice - 1) * 256 + index];
+      tables[slice * 256 + index] = ((previous >>> 8) ^ tables[previous & 0xff]) >>> 0;
+    }
+  }
+  return tables;
 }
 
 /**
@@ -25,7 +33,14 @@ function buildTable(): Uint32Array {
  * data that arrives in pieces.
  */
 export function crc32(bytes: Uint8Array, previous = 0, start = 0, end: number = bytes.length): number {
+  const tables = TABLES;
   let crc = (previous ^ 0xffffffff) >>> 0;
-  for (let index = start; index < end; index++) crc = TABLE[(crc ^ bytes[index]) & 0xff] ^ (crc >>> 8);
+  let index = start;
+  const wordsEnd = start + ((end - start) & ~3);
+  for (; index < wordsEnd; index += 4) {
+    crc ^= bytes[index] | (bytes[index + 1] << 8) | (bytes[index + 2] << 16) | (bytes[index + 3] << 24);
+    crc = tables[768 + (crc & 0xff)] ^ tables[512 + ((crc >>> 8) & 0xff)] ^ tables[256 + ((crc >>> 16) & 0xff)] ^ tables[crc >>> 24];
+  }
+  for (; index < end; index++) crc = tables[(crc ^ bytes[index]) & 0xff] ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
