@@ -17,6 +17,15 @@ export interface FlashGeometry {
   readonly sectorCount: number;
 }
 
+/** Refuses a geometry that is not positive integers or whose sectors are not whole pages (RangeError). */
+export function validateGeometry(geometry: FlashGeometry): void {
+  const { sectorSize, pageSize, sectorCount } = geometry;
+  for (const [name, value] of Object.entries({ sectorSize, pageSize, sectorCount })) {
+    if (!Number.isInteger(value) || value <= 0) throw new RangeError(`flash geometry: ${name} must be a positive integer, got ${value}`);
+  }
+  if (sectorSize % pageSize !== 0) throw new RangeError(`flash geometry: sector size ${sectorSize} is not a multiple of page size ${pageSize}`);
+}
+
 /** A flash operation failed (hardware error, or a simulated power cut). */
 export class FlashError extends Error {
   override readonly name = 'FlashError';

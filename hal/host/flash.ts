@@ -10,8 +10,7 @@
  * descriptor; `sync` is fsync, so what the store calls durable is on the disk.
  */
 import * as fs from 'node:fs';
-import { FlashError, type Flash, type FlashGeometry } from '../types.js';
-import { validateGeometry } from '../sim/flash.js';
+import { FlashError, validateGeometry, type Flash, type FlashGeometry } from '../types.js';
 
 export class FileFlash implements Flash {
   readonly geometry: FlashGeometry;

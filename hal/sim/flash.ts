@@ -24,7 +24,9 @@
  * A fault run is named by a replay id, `formatReplayId({ scenario, seed, operation, cutAt, flipSeed })`, e.g.
  * `small:7:1234:5:2891733`, that a failing test prints and that `parseReplayId` turns back into the run.
  */
-import { FlashError, type Flash, type FlashGeometry } from '../types.js';
+import { FlashError, validateGeometry, type Flash, type FlashGeometry } from '../types.js';
+
+export { validateGeometry };
 import { SeededEntropy } from './entropy.js';
 
 export interface PowerCutPlan {
@@ -43,13 +45,6 @@ export interface PowerCutRecord {
   readonly appliedBits: number;
 }
 
-export function validateGeometry(geometry: FlashGeometry): void {
-  const { sectorSize, pageSize, sectorCount } = geometry;
-  for (const [name, value] of Object.entries({ sectorSize, pageSize, sectorCount })) {
-    if (!Number.isInteger(value) || value <= 0) throw new RangeError(`flash geometry: ${name} must be a positive integer, got ${value}`);
-  }
-  if (sectorSize % pageSize !== 0) throw new RangeError(`flash geometry: sector size ${sectorSize} is not a multiple of page size ${pageSize}`);
-}
 
 export class SimFlash implements Flash {
   readonly geometry: FlashGeometry;
