@@ -6,8 +6,8 @@
  *   const link = new SocketLink({
  *     path: join(dataDirectory, 'hsm.sock'),
  *     atr: SMARTCARD_HSM_ATR,
- *     onApdu: async (command) => transport.handle(command),
- *     onPower: (change) => transport.resetSession(change),   // called with 'reset' for a session request
+ *     onApdu: async (command, session) => transport.handle(command, session),
+ *     onPower: (change, session) => transport.resetSession(change, session),   // 'reset': session request; 'powerOff': client gone
  *     onEvent: (event) => console.log(describeSocketLinkEvent(event)),
  *   });
  *   await link.start();      // creates the socket file, mode 0600
@@ -32,8 +32,9 @@
  *
  * Scheduling: there is ONE card behind the socket, so requests from all clients are served one at a time in
  * arrival order (a single FIFO across connections); a client may pipeline requests and gets its answers in order.
- * The session (selected applet, verified PIN) is the card's and is shared by every client, as with PC/SC in
- * shared mode: a client that needs a known state sends 0x02 first.
+ * Sessions: each client is its own card session (handlers get SOCKET_SESSION_BASE + client id): its selected
+ * applet, command chain, pending response and verified PIN are its own, 0x02 resets only its session, and its
+ * session is powered off (logged out) when it disconnects.
  *
  * Security: the socket file is created with mode 0600 (only the owner can connect: connecting to a unix socket
  * needs write permission on it). Put it in a directory only the owner can enter (the data directory, 0700), which
