@@ -160,18 +160,23 @@ export function createLifecycleActor(options: LifecycleActorOptions): Registered
             if (before !== 'installed') send({ type: 'WIPE_DONE' });
             config = undefined;
             await context.call(pinProtocol, 'reload', {});
+            // Commit order (model-check finding F1): the configuration first, then the user PIN record, then the
+            // SO-PIN record. The device counts as commissioned only when all three exist, so the last write is
+            // the commit: a power cut anywhere before it leaves a device without a complete set of PINs (VERIFY
+            // answers 6A88, no key can be made) that INITIALIZE may set up again; never a device with PINs that
+            // reads as "installed" and would accept a re-initialisation without its SO-PIN.
+            const fresh: DeviceConfig = { stage: 'commissioned', options: deviceOptions, serial, ...(label !== undefined ? { label } : {}) };
+            const stored = await context.call(storageProtocol, 'put', { fileId: INTERNAL_FILES.deviceConfig, data: cbor.encode(validate(deviceConfigRecord, fresh)) });
+            if (!stored.ok) {
+              send({ type: 'PROVISION_FAILED' });
+              return fail({ code: 'failed' as const, detail: `storing the configuration: ${stored.error.code}` });
+            }
             const provisioned = await context.call(pinProtocol, 'provision', { userPin, soPin, userLimit, soLimit: 15 });
             if (!provisioned.ok) {
               send({ type: 'PROVISION_FAILED' });
               return provisioned.error.code === 'badLength'
                 ? fail({ code: 'badRequest' as const, detail: provisioned.error.detail })
                 : fail({ code: 'failed' as const, detail: `setting the PINs: ${provisioned.error.code}` });
-            }
-            const fresh: DeviceConfig = { stage: 'commissioned', options: deviceOptions, serial, ...(label !== undefined ? { label } : {}) };
-            const stored = await context.call(storageProtocol, 'put', { fileId: INTERNAL_FILES.deviceConfig, data: cbor.encode(validate(deviceConfigRecord, fresh)) });
-            if (!stored.ok) {
-              send({ type: 'PROVISION_FAILED' });
-              return fail({ code: 'failed' as const, detail: `storing the configuration: ${stored.error.code}` });
             }
             config = fresh;
             send({ type: 'PROVISIONED' });

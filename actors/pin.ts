@@ -271,12 +271,12 @@ export function createPinActor(options: PinActorOptions): RegisteredActor {
             if (userLimit < 1 || soLimit < 1) return fail({ code: 'badLength' as const, detail: 'retry limits must be 1 to 15' });
             endSession();
             const key = entropy.randomBytes(32);
-            // The SO record first: a cut between the two writes leaves no user record, so the device reads as
-            // not commissioned (unset) and INITIALIZE can run again.
-            const soFailure = await persist('so', sealRecord('so', soPin, key, soLimit));
-            const userFailure = soFailure ?? (await persist('user', sealRecord('user', userPin, key, userLimit)));
+            // The user record first, the SO record last: the SO record's write commits commissioning (see the
+            // lifecycle actor). A cut between the two leaves no SO record, so the PINs read as unset.
+            const userFailure = await persist('user', sealRecord('user', userPin, key, userLimit));
+            const soFailure = userFailure ?? (await persist('so', sealRecord('so', soPin, key, soLimit)));
             zeroize(key);
-            if (userFailure) return fail({ code: 'storageFailure' as const, detail: userFailure });
+            if (soFailure) return fail({ code: 'storageFailure' as const, detail: soFailure });
             machine.send({ type: 'WIPED' });
             machine.send({ type: 'PROVISIONED', userLimit, soLimit });
             return ok({});
