@@ -173,6 +173,8 @@ export function createLifecycleActor(options: LifecycleActorOptions): Registered
             }
             const provisioned = await context.call(pinProtocol, 'provision', { userPin, soPin, userLimit, soLimit: 15 });
             if (!provisioned.ok) {
+              // Take the configuration back (best effort: without PINs it could not make the device commissioned).
+              await context.call(storageProtocol, 'delete', { fileId: INTERNAL_FILES.deviceConfig });
               send({ type: 'PROVISION_FAILED' });
               return provisioned.error.code === 'badLength'
                 ? fail({ code: 'badRequest' as const, detail: provisioned.error.detail })

@@ -314,30 +314,44 @@ function testAes(engine: CryptoEngine): void {
   expectBytes('CMAC (RFC 4493 example 2)', aes.cmac(spKey, spBlock), '070a16b46b4d4144f79bdd9dd04a287c');
 }
 
-/** Runs one test; a throw (the engine's or a mismatch) is a failure with its message as the detail. */
-function run(report: SelfTestReport, algorithm: string, test: () => void): void {
-  try {
-    test();
-    report.passed.push(algorithm);
-  } catch (error) {
-    report.failed.push({ algorithm, detail: error instanceof Error ? error.message : String(error) });
-  }
+/** One algorithm's known-answer test: `run` throws (the engine's error, or a mismatch) when it fails. */
+export interface SelfTestStep {
+  readonly algorithm: string;
+  run(): void;
 }
 
 /**
- * Runs every known-answer test the engine's algorithms call for: all digests and HMACs, PBKDF2, HKDF,
- * ChaCha20-Poly1305, each curve in `engine.curves`, and RSA and AES where the engine offers them.
+ * The known-answer tests the engine's algorithms call for, in order: all digests and HMACs, PBKDF2, HKDF,
+ * ChaCha20-Poly1305, each curve in `engine.curves`, and RSA and AES where the engine offers them. A board
+ * that must stay responsive (the Pico's watchdog, the host waiting) runs them one at a time with runSelfTestStep.
  */
+export function selfTestSteps(engine: CryptoEngine): SelfTestStep[] {
+  const steps: SelfTestStep[] = [];
+  for (const hash of HASHES) steps.push({ algorithm: hash, run: () => testDigest(engine, hash) });
+  for (const hash of HASHES) steps.push({ algorithm: `hmac-${hash}`, run: () => testHmac(engine, hash) });
+  steps.push({ algorithm: 'pbkdf2-sha256', run: () => testPbkdf2(engine) });
+  steps.push({ algorithm: 'hkdf-sha256', run: () => testHkdf(engine) });
+  steps.push({ algorithm: 'chacha20-poly1305', run: () => testAead(engine) });
+  for (const curve of engine.curves) steps.push({ algorithm: curve, run: () => testCurve(engine, curve) });
+  if (engine.rsa !== undefined) steps.push({ algorithm: 'rsa', run: () => testRsa(engine) });
+  if (engine.aes !== undefined) steps.push({ algorithm: 'aes', run: () => testAes(engine) });
+  return steps;
+}
+
+/** Runs one step into the report: passed, or failed with the thrown message as the detail. */
+export function runSelfTestStep(report: SelfTestReport, step: SelfTestStep): void {
+  try {
+    step.run();
+    report.passed.push(step.algorithm);
+  } catch (error) {
+    report.failed.push({ algorithm: step.algorithm, detail: error instanceof Error ? error.message : String(error) });
+  }
+}
+
+/** Runs every step of selfTestSteps(engine) at once (synchronously). */
 export function runSelfTests(engine: CryptoEngine): SelfTestReport {
   const report: SelfTestReport = { engine: engine.name, passed: [], failed: [] };
-  for (const hash of HASHES) run(report, hash, () => testDigest(engine, hash));
-  for (const hash of HASHES) run(report, `hmac-${hash}`, () => testHmac(engine, hash));
-  run(report, 'pbkdf2-sha256', () => testPbkdf2(engine));
-  run(report, 'hkdf-sha256', () => testHkdf(engine));
-  run(report, 'chacha20-poly1305', () => testAead(engine));
-  for (const curve of engine.curves) run(report, curve, () => testCurve(engine, curve));
-  if (engine.rsa !== undefined) run(report, 'rsa', () => testRsa(engine));
-  if (engine.aes !== undefined) run(report, 'aes', () => testAes(engine));
+  for (const step of selfTestSteps(engine)) runSelfTestStep(report, step);
   return report;
 }
 
@@ -416,3 +430,23 @@ export function selfTestedEngine(engine: CryptoEngine): { engine: CryptoEngine; 
   const report = runSelfTests(engine);
   return { engine: narrowEngine(engine, report), report };
 }
+
+/** The expected values, for tests that cross-check them against independent implementations. */
+export const SELF_TEST_VECTORS = {
+  digestAbc: DIGEST_ABC,
+  hmacJefe: HMAC_JEFE,
+  pbkdf2PasswordSalt2: PBKDF2_PASSWORD_SALT_2,
+  hkdfRfc5869Case1: HKDF_RFC5869_1,
+  chacha: { plaintext: CHACHA_PLAINTEXT, sealed: CHACHA_SEALED },
+  ecHash: EC_HASH,
+  ec: EC_VECTORS,
+  rsa: {
+    privateKey: RSA_PRIVATE_KEY,
+    modulus: RSA_MODULUS,
+    raw: RSA_RAW,
+    pkcs1Signature: RSA_PKCS1_SIGNATURE,
+    pssSignature: RSA_PSS_SIGNATURE,
+    pkcs1Ciphertext: RSA_PKCS1_CIPHERTEXT,
+    oaepCiphertext: RSA_OAEP_CIPHERTEXT,
+  },
+} as const;

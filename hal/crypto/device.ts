@@ -1,0 +1,75 @@
+/**
+ * The device engine: what the Pico profile offers, with implementations that are correct on Kaluma's
+ * JerryScript (docs: rp2040-kaluma.md).
+ *
+ * - EC: secp256r1 only, on hal/crypto/p256-safe.ts (no BigInt division: Kaluma's BigInt `/` and `%` are
+ *   wrong for small remainders). Same key generation, signatures and ECDH bytes as the portable engine.
+ * - Digests, HMAC, PBKDF2, HKDF: @noble/hashes (SHA-1 and SHA-2; no BigInt except SHA-512's round constants,
+ *   split into 32-bit halves with `&` and `>>` at import).
+ * - ChaCha20-Poly1305 for data at rest: @noble/ciphers (32-bit word arithmetic; the length block is written
+ *   with DataView.setBigUint64, which Kaluma has).
+ * - No RSA, no AES: the Pico does not offer them (@noble/ciphers' AES builds 64K-entry tables at import,
+ *   larger than the 180 KB heap). This file's dependency tree must not reach @noble/curves either.
+ *
+ * Kaluma caveat: @noble/hashes 2.4 calls Object.hasOwn while its modules load (createHasher -> checkOpts),
+ * which Kaluma lacks: the Pico bundle must polyfill it before these imports run (tools/build-pico.ts's
+ * prelude does); esbuild's es2019 target lowers syntax, not missing built-ins.
+ */
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha1 } from '@noble/hashes/legacy.js';
+import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
+import { sha224, sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
+import { P256_SEED_BYTES, p256Ecdh, p256GenerateKey, p256PublicKey, p256Sign, p256Verify } from './p256-safe.js';
+import type { CryptoEngine, CurveName, HashName } from './types.js';
+
+const hashes = { sha1, sha224, sha256, sha384, sha512 } as const;
+
+function hashOf(name: HashName): (typeof hashes)[HashName] {
+  const hash = hashes[name];
+  if (hash === undefined) throw new Error(`unknown hash ${String(name)}`);
+  return hash;
+}
+
+function p256Only(curve: CurveName): void {
+  if (curve !== 'secp256r1') throw new Error(`the device engine does not implement ${curve}`);
+}
+
+export const deviceEngine: CryptoEngine = {
+  name: 'device',
+  curves: ['secp256r1'],
+  digest: (hash, data) => hashOf(hash)(data),
+  hmac: (hash, key, data) => hmac(hashOf(hash), key, data),
+  pbkdf2Sha256: (password, salt, iterations, length) => pbkdf2(sha256, password, salt, { c: iterations, dkLen: length }),
+  hkdfSha256: (inputKey, salt, info, length) => hkdf(sha256, inputKey, salt, info, length),
+  aeadSeal: (key, nonce, plaintext, associatedData) => chacha20poly1305(key, nonce, associatedData).encrypt(plaintext),
+  aeadOpen(key, nonce, sealed, associatedData) {
+    try {
+      return chacha20poly1305(key, nonce, associatedData).decrypt(sealed);
+    } catch {
+      return undefined;
+    }
+  },
+  ecGenerate(curve, randomness) {
+    p256Only(curve);
+    if (randomness.length < P256_SEED_BYTES) throw new Error(`${curve} key generation needs ${P256_SEED_BYTES} random bytes`);
+    return p256GenerateKey(randomness.subarray(0, P256_SEED_BYTES));
+  },
+  ecPublicKey(curve, privateKey) {
+    p256Only(curve);
+    return p256PublicKey(privateKey);
+  },
+  ecSign(curve, privateKey, hash) {
+    p256Only(curve);
+    return p256Sign(privateKey, hash);
+  },
+  ecVerify(curve, publicKey, hash, signature) {
+    p256Only(curve);
+    return p256Verify(publicKey, hash, signature);
+  },
+  ecdh(curve, privateKey, peerPublicKey) {
+    p256Only(curve);
+    return p256Ecdh(privateKey, peerPublicKey);
+  },
+};
