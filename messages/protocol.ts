@@ -155,15 +155,21 @@ export function lookupOperation(protocol: Protocol, opName: string): OperationSp
   return spec;
 }
 
+/**
+ * The payload schema of an error an operation declares, by its own properties only: a code such as "__proto__"
+ * or "constructor" is an undeclared error, not a member of Object.prototype.
+ */
+function declaredError(spec: OperationSpec, code: string): AnyStruct | undefined {
+  return Object.prototype.hasOwnProperty.call(spec.errors, code) ? spec.errors[code] : undefined;
+}
+
 /** Validates a reply or error envelope's body against what the callee's protocol declares. */
 export function decodeResponse(protocol: Protocol, envelope: Envelope): Result<unknown, { code: string } & Record<string, unknown>> {
   switch (envelope.kind) {
     case 'reply':
       return ok(validate(lookupOperation(protocol, envelope.op).reply, envelope.body, 'body'));
     case 'error': {
-      const declared = isSystemErrorCode(envelope.code)
-        ? SYSTEM_ERRORS[envelope.code]
-        : lookupOperation(protocol, envelope.op).errors[envelope.code];
+      const declared = isSystemErrorCode(envelope.code) ? SYSTEM_ERRORS[envelope.code] : declaredError(lookupOperation(protocol, envelope.op), envelope.code);
       if (declared === undefined) throw new DecodeError('code', `${protocol.name}.${envelope.op} does not declare error ${envelope.code}`);
       const payload = validate(declared, envelope.body, 'body');
       return fail({ ...payload, code: envelope.code });
@@ -187,7 +193,7 @@ export function redactBody(protocol: Protocol | undefined, envelope: Envelope): 
     case 'reply':
       return redact(spec.reply, envelope.body);
     case 'error': {
-      const declared = isSystemErrorCode(envelope.code) ? SYSTEM_ERRORS[envelope.code] : spec.errors[envelope.code];
+      const declared = isSystemErrorCode(envelope.code) ? SYSTEM_ERRORS[envelope.code] : declaredError(spec, envelope.code);
       return declared === undefined ? '<undeclared>' : redact(declared, envelope.body);
     }
     case 'timer':
