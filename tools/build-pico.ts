@@ -1,0 +1,132 @@
+/**
+ * `npm run build:pico`: bundles boards/pico.ts into dist/pico-hsm.js for Kaluma 1.2.x and enforces the budget.
+ *
+ * - One script, IIFE: Kaluma parses the program as a strict-mode script (not a module); built-in modules
+ *   (`flash`, `rp2`, `wdt`) are reached at run time through Kaluma's global `require`, never bundled.
+ * - esbuild, target es2019 with BigInt kept (`?.`, `??`, logical assignment and class features lowered:
+ *   JerryScript lacks them), minified.
+ * - Device substitutes (same behaviour, tested against the originals in test/pico-runtime.test.ts):
+ *   `xstate` -> hal/rp2040/machine.ts (a statechart interpreter for the subset machines/ use),
+ *   `cbor-x` -> hal/rp2040/cbor.ts (the pinned option set, byte-identical),
+ *   `@noble/curves/*` -> hal/rp2040/curve-domains.ts (P-256 domain constants for actors/card/cvc.ts).
+ * - A one-line prelude (KALUMA_PRELUDE) polyfills Object.hasOwn before any module runs.
+ * - Budget: at most 120 KiB minified (the 180 KB JerryScript heap holds the parsed program, ~0.85 x the source,
+ *   plus everything the firmware allocates). The size and its breakdown are printed; over budget the build fails
+ *   (exit 1, nothing written) unless `--allow-over-budget` is given (for measurements).
+ *
+ *   npm run build:pico [-- --out dist/pico-hsm.js] [--allow-over-budget] [--metafile]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const PICO_BUDGET_BYTES = 120 * 1024;
+export const DEFAULT_BUNDLE_PATH = join(PROJECT_ROOT, 'dist', 'pico-hsm.js');
+/** Kaluma built-in modules the firmware may `require` (documented; kept external by construction). */
+export const KALUMA_BUILTINS = ['flash', 'rp2', 'wdt', 'gpio', 'led', 'button', 'storage', 'fs', 'stream', 'uart'] as const;
+
+/**
+ * Runs before any module code. Stopgap for what shared dependencies call at import and Kaluma lacks:
+ * @noble/hashes (utils.js, option checks run when its hashes are defined) calls Object.hasOwn.
+ */
+export const KALUMA_PRELUDE = 'Object.hasOwn||(Object.hasOwn=function(o,k){return Object.prototype.hasOwnProperty.call(o,k)});';
+
+const SUBSTITUTES: Record<string, string> = {
+  xstate: join(PROJECT_ROOT, 'hal', 'rp2040', 'machine.ts'),
+  'cbor-x': join(PROJECT_ROOT, 'hal', 'rp2040', 'cbor.ts'),
+};
+
+const substitutesPlugin: esbuild.Plugin = {
+  name: 'pico-substitutes',
+  setup(build) {
+    build.onResolve({ filter: /^(xstate|cbor-x)$/ }, (args) => ({ path: SUBSTITUTES[args.path] }));
+    build.onResolve({ filter: /^@noble\/curves(\/.*)?$/ }, () => ({ path: join(PROJECT_ROOT, 'hal', 'rp2040', 'curve-domains.ts') }));
+    build.onResolve({ filter: new RegExp(`^(${KALUMA_BUILTINS.join('|')})$`) }, (args) => ({ path: args.path, external: true }));
+  },
+};
+
+export interface PicoBundle {
+  readonly code: string;
+  readonly bytes: number;
+  readonly overBudget: boolean;
+  /** Minified bytes per origin (package or project folder), largest first. */
+  readonly breakdown: readonly (readonly [string, number])[];
+  readonly metafile: esbuild.Metafile;
+}
+
+function origin(path: string): string {
+  const modules = path.lastIndexOf('node_modules/');
+  if (modules >= 0) {
+    const rest = path.slice(modules + 'node_modules/'.length).split('/');
+    return rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
+  }
+  const parts = path.split('/');
+  return parts.length > 1 ? parts.slice(0, -1).join('/') : path;
+}
+
+export async function buildPicoBundle(): Promise<PicoBundle> {
+  const result = await esbuild.build({
+    stdin: {
+      contents: "import { startPico } from './boards/pico.ts';\nstartPico();\n",
+      resolveDir: PROJECT_ROOT,
+      sourcefile: 'pico-entry.ts',
+      loader: 'ts',
+    },
+    bundle: true,
+    write: false,
+    format: 'iife',
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    target: 'es2019',
+    supported: { bigint: true },
+    minify: true,
+    legalComments: 'none',
+    banner: { js: KALUMA_PRELUDE },
+    charset: 'utf8',
+    metafile: true,
+    plugins: [substitutesPlugin],
+    logLevel: 'silent',
+    absWorkingDir: PROJECT_ROOT,
+  });
+  const code = result.outputFiles[0].text;
+  const bytes = Buffer.byteLength(code, 'utf8');
+  const totals = new Map<string, number>();
+  for (const output of Object.values(result.metafile.outputs)) {
+    for (const [path, input] of Object.entries(output.inputs)) totals.set(origin(path), (totals.get(origin(path)) ?? 0) + input.bytesInOutput);
+  }
+  const breakdown = [...totals.entries()].sort((a, b) => b[1] - a[1]);
+  return { code, bytes, overBudget: bytes > PICO_BUDGET_BYTES, breakdown, metafile: result.metafile };
+}
+
+export function describeBundle(bundle: PicoBundle): string {
+  const kib = (value: number) => `${(value / 1024).toFixed(1)} KiB`;
+  const lines = [`pico bundle: ${bundle.bytes} bytes (${kib(bundle.bytes)}) minified; budget ${kib(PICO_BUDGET_BYTES)}: ${bundle.overBudget ? 'OVER BUDGET' : 'ok'}`];
+  for (const [name, size] of bundle.breakdown) if (size >= 512) lines.push(`  ${kib(size).padStart(10)}  ${name}`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const outIndex = args.indexOf('--out');
+  const out = outIndex >= 0 ? resolve(args[outIndex + 1]) : DEFAULT_BUNDLE_PATH;
+  const bundle = await buildPicoBundle();
+  console.log(describeBundle(bundle));
+  if (bundle.overBudget && !args.includes('--allow-over-budget')) {
+    console.error(`build:pico failed: ${bundle.bytes} bytes exceed the ${PICO_BUDGET_BYTES}-byte budget (nothing written)`);
+    process.exitCode = 1;
+    return;
+  }
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, bundle.code);
+  if (args.includes('--metafile')) writeFileSync(`${out}.meta.json`, JSON.stringify(bundle.metafile));
+  console.log(`wrote ${out}`);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
