@@ -12,6 +12,7 @@
 import type { DeviceSecret, Entropy } from '../hal/types.js';
 import { ecSeedLength, zeroize, type CryptoEngine, type CurveName } from '../hal/crypto/types.js';
 import { keystoreProtocol } from '../messages/keystore.js';
+import type { ErrorOf } from '../messages/protocol.js';
 import { cryptoProtocol } from '../messages/crypto.js';
 import { cbor, fail, ok } from '../messages/protocol.js';
 import { CARD_FILES, INTERNAL_FILES, deviceKeyRecord } from '../messages/records.js';
@@ -83,6 +84,22 @@ async function unsealKey(context: ActorContext, fileId: number, algorithm: numbe
       return { ok: false, error: { code: loaded.error.code } };
     default:
       return { ok: false, error: { code: 'failed', detail: `${loaded.error.code}: ${loaded.error.detail}` } };
+  }
+}
+
+/** What a refused keystore.storeKey means to the caller of a key generation. */
+function storeKeyFailure(error: ErrorOf<typeof keystoreProtocol, 'storeKey'>):
+  | { code: 'exists' | 'notVerified' }
+  | { code: 'full'; needed: number; available: number }
+  | { code: 'failed'; detail: string } {
+  switch (error.code) {
+    case 'exists':
+    case 'notVerified':
+      return { code: error.code };
+    case 'full':
+      return { code: 'full', needed: error.needed, available: error.available };
+    default:
+      return { code: 'failed', detail: `${error.code}: ${error.detail}` };
   }
 }
 
@@ -180,18 +197,7 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
               session: request.session ?? 0,
               companion: { fileId: 0xce00 | (request.fileId & 0xff), data: cvRequest },
             });
-            if (!saved.ok) {
-              switch (saved.error.code) {
-                case 'exists':
-                case 'notVerified':
-                  return fail({ code: saved.error.code });
-                case 'full':
-                  return fail({ code: 'full' as const, needed: saved.error.needed, available: saved.error.available });
-                default:
-                  return fail({ code: 'failed' as const, detail: `${saved.error.code}: ${saved.error.detail}` });
-              }
-            }
-            return ok({ request: cvRequest });
+            return saved.ok ? ok({ request: cvRequest }) : fail(storeKeyFailure(saved.error));
           } finally {
             zeroize(material);
           }
@@ -212,16 +218,7 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
             session: request.session ?? 0,
           });
           zeroize(material);
-          if (saved.ok) return ok({});
-          switch (saved.error.code) {
-            case 'exists':
-            case 'notVerified':
-              return fail({ code: saved.error.code });
-            case 'full':
-              return fail({ code: 'full' as const, needed: saved.error.needed, available: saved.error.available });
-            default:
-              return fail({ code: 'failed' as const, detail: `${saved.error.code}: ${saved.error.detail}` });
-          }
+          return saved.ok ? ok({}) : fail(storeKeyFailure(saved.error));
         },
 
         sign: async ({ fileId, algorithm, data, session = 0 }) => {

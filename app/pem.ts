@@ -7,6 +7,7 @@
  *   decodeInput(bytes, 'auto')            // PEM, hex, base64 or raw bytes, whichever the input is
  *   der.sequence(der.integer(1n), der.oid('1.2.840.10045.2.1'))
  */
+import { concatBytes } from '@noble/hashes/utils.js';
 
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
@@ -113,15 +114,6 @@ function lengthBytes(length: number): Uint8Array {
   return Uint8Array.of(0x80 | out.length, ...out);
 }
 
-export function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 function oidBytes(dotted: string): Uint8Array {
   const arcs = dotted.split('.').map((arc) => BigInt(arc));

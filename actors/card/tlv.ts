@@ -5,6 +5,10 @@
  *   const fcp = tlv(0x62, tlv(0x83, fileIdBytes), tlv(0x85, options));
  *   const items = parseTlvList(bytes); // [{ tag: 0x62, value }] or undefined when malformed
  */
+import { concatBytes } from '@noble/hashes/utils.js';
+
+/** Concatenates byte strings into a fresh array (noble's helper, already on every board). */
+export const concat = concatBytes;
 
 export interface TlvItem {
   readonly tag: number;
@@ -25,17 +29,6 @@ export function encodeTag(tag: number): Uint8Array {
   return Uint8Array.of(tag >> 16, (tag >> 8) & 0xff, tag & 0xff);
 }
 
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 /** One TLV; several values are concatenated into its value. */
 export function tlv(tag: number, ...values: Uint8Array[]): Uint8Array {

@@ -44,6 +44,7 @@
  * - GET RESPONSE with nothing pending answers 6985 "conditions of use not satisfied" (the INS is supported, the
  *   state is wrong; 6D00 would claim it is unknown); with P1 P2 other than 00 00, 6A86; with a data field, 6700.
  */
+import { concatBytes } from '@noble/hashes/utils.js';
 
 /** Status words produced by this module. */
 export const APDU_SW = {
@@ -223,15 +224,6 @@ function sameHeader(chain: OpenChain, apdu: CommandApdu): boolean {
   return chain.cla === (apdu.cla & ~CLA_CHAINING) && chain.ins === apdu.ins && chain.p1 === apdu.p1 && chain.p2 === apdu.p2;
 }
 
-function joinParts(parts: readonly Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 /**
  * Feeds one parsed command to the chaining assembler. Pure: returns the next state and what to do.
@@ -268,7 +260,7 @@ export function assembleChain(state: ChainState, apdu: CommandApdu, limit: numbe
         ins: apdu.ins,
         p1: apdu.p1,
         p2: apdu.p2,
-        data: joinParts([...state.parts, apdu.data], length),
+        data: concatBytes(...state.parts, apdu.data),
         le: apdu.le,
         extended: state.extended || apdu.extended,
       },

@@ -26,6 +26,7 @@
  * Secrets the engine copies out of Node buffers are zeroized (BigInts, JS strings and OpenSSL's own copies
  * cannot be; the portable engine has the same limit for its BigInts).
  */
+import { concatBytes as concat } from '@noble/hashes/utils.js';
 import {
   constants,
   createCipheriv,
@@ -72,16 +73,6 @@ function take(buffer: Uint8Array): Uint8Array {
   return copy;
 }
 
-/** Concatenates byte strings into a fresh Uint8Array. */
-function concat(...parts: readonly Uint8Array[]): Uint8Array {
-  const result = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    result.set(part, offset);
-    offset += part.length;
-  }
-  return result;
-}
 
 /** A Buffer view over the same memory (no copy), for node:crypto calls that want a Buffer. */
 function view(bytes: Uint8Array): Buffer {

@@ -31,6 +31,7 @@
  * BigInt.asUintN), and no `**` either. HMAC-SHA256 comes from @noble/hashes, which uses no BigInt in SHA-256
  * or HMAC (SHA-512's constants are split with `&` and `>>` only); see device.ts for its Object.hasOwn.
  */
+import { concatBytes } from '@noble/hashes/utils.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 
@@ -394,17 +395,6 @@ function bits2intModN(hash: Uint8Array): bigint {
   return h >= N ? h - N : h;
 }
 
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // The API
@@ -439,13 +429,13 @@ export function p256Sign(privateKey: Uint8Array, hash: Uint8Array): Uint8Array {
   const d = privateScalar(privateKey);
   const h = bits2intModN(hash);
   const hBytes = toBytes32(h);
-  const seed = concatBytes([privateKey, hBytes]);
+  const seed = concatBytes(privateKey, hBytes);
   // RFC 6979 3.2 steps b-g.
   let v = new Uint8Array(32).fill(1);
   let k = new Uint8Array(32);
-  k = hmac(sha256, k, concatBytes([v, Uint8Array.of(0), seed]));
+  k = hmac(sha256, k, concatBytes(v, Uint8Array.of(0), seed));
   v = hmac(sha256, k, v);
-  k = hmac(sha256, k, concatBytes([v, Uint8Array.of(1), seed]));
+  k = hmac(sha256, k, concatBytes(v, Uint8Array.of(1), seed));
   v = hmac(sha256, k, v);
   seed.fill(0);
   try {
@@ -468,7 +458,7 @@ export function p256Sign(privateKey: Uint8Array, hash: Uint8Array): Uint8Array {
           }
         }
       }
-      k = hmac(sha256, k, concatBytes([v, Uint8Array.of(0)]));
+      k = hmac(sha256, k, concatBytes(v, Uint8Array.of(0)));
       v = hmac(sha256, k, v);
     }
     throw new Error('P-256: no valid nonce');

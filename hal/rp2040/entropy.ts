@@ -7,6 +7,7 @@
  * fresh 128-bit value into every request as additional input, so a state leak is healed at the next request.
  * A reseed with 4 fresh values happens every 1024 requests (well under SP 800-90A's 2^48 limit).
  */
+import { concatBytes } from '@noble/hashes/utils.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { Entropy } from '../types.js';
@@ -15,15 +16,6 @@ import { kaluma } from './kaluma.js';
 const OUTLEN = 32;
 const MAX_BYTES_PER_REQUEST = 65536;
 
-function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 /** SP 800-90A HMAC_DRBG with SHA-256 (no derivation function needed for HMAC_DRBG). */
 export class HmacDrbg {
