@@ -3,14 +3,14 @@
  * its local socket (--no-vpcd): no pcscd, no OpenSC, so this suite never skips. openssl, when installed, checks
  * what the CLI produces (signatures, public keys, the registered device certificate).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { constants, createECDH, createPublicKey, generateKeyPairSync, publicEncrypt, verify as nodeVerify } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HsmClient, HsmError } from '../../app/client.js';
-import { PROJECT_ROOT, removeDirectory } from './harness.js';
+import { PROJECT_ROOT, removeDirectory, startHsm, type HsmProcess } from './harness.js';
 
 const CLI = join(PROJECT_ROOT, 'bin', 'pico-hsm.mjs');
 const PIN = '482913';
@@ -41,41 +41,9 @@ function cli(args: readonly string[], options: { input?: string | Buffer; env?: 
   });
 }
 
-interface SocketHsm {
-  readonly dataDirectory: string;
-  readonly child: ChildProcess;
-  output(): string;
-  stop(): Promise<number | null>;
-}
-
-/** A host HSM process on the local socket only (harness.startHsm also waits for vpcd, which --no-vpcd never has). */
-async function startSocketHsm(extra: readonly string[] = []): Promise<SocketHsm> {
-  const dataDirectory = mkdtempSync(join(tmpdir(), 'pico-hsm-cli-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'boards', 'host-main.ts'), '--data', dataDirectory, '--no-vpcd', ...extra], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
-  await new Promise<void>((resolveReady, rejectReady) => {
-    const timer = setTimeout(() => rejectReady(new Error(`the HSM never became ready:\n${output}`)), 30_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString('utf8');
-      if (output.includes('ready:')) {
-        clearTimeout(timer);
-        resolveReady();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-  });
-  return {
-    dataDirectory,
-    child,
-    output: () => output,
-    async stop() {
-      if (child.exitCode !== null) return child.exitCode;
-      child.kill('SIGINT');
-      return exited;
-    },
-  };
+/** A host HSM process on the local socket only: the CLI needs neither pcscd nor OpenSC. */
+function startSocketHsm(extra: readonly string[] = []): Promise<HsmProcess> {
+  return startHsm(mkdtempSync(join(tmpdir(), 'pico-hsm-cli-')), ['--no-vpcd', ...extra]);
 }
 
 function openssl(args: readonly string[], input?: string): { code: number | null; output: string } {
@@ -131,7 +99,7 @@ describe('pico-hsm without a device', () => {
 });
 
 describe('pico-hsm against a host HSM process', () => {
-  let hsm: SocketHsm;
+  let hsm: HsmProcess;
   let work: string;
   let device: string[];
   let rsaOffered = false;
@@ -416,7 +384,7 @@ describe('pico-hsm against a host HSM process', () => {
 });
 
 describe('pico-hsm with a full device (--flash-sectors 16)', () => {
-  let hsm: SocketHsm;
+  let hsm: HsmProcess;
   beforeAll(async () => {
     hsm = await startSocketHsm(['--flash-sectors', '16']);
   }, 60_000);

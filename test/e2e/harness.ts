@@ -136,8 +136,9 @@ export async function startHsm(dataDirectory: string = mkdtempSync(join(tmpdir()
     },
   };
   await hsm.waitFor('ready:');
-  // pcscd polls the reader about every 400 ms; the card counts as present once vpcd asked for the ATR.
-  await hsm.waitFor('vpcd: attached');
+  // pcscd polls the reader about every 400 ms; the card counts as present once vpcd asked for the ATR. A socket-only
+  // HSM (--no-vpcd) is ready as soon as it says so.
+  if (!extraArguments.includes('--no-vpcd')) await hsm.waitFor('vpcd: attached');
   return hsm;
 }
 
