@@ -78,8 +78,9 @@ export async function createSimBoard(options: SimBoardOptions = {}): Promise<Sim
       if (!answered.ok) throw new Error(`transport failed: ${answered.error.code}`);
     },
     async reboot() {
-      await board.device.stop();
+      // Power comes back first: a device stopped after a power cut syncs a flash that is on again.
       if (flash.isPoweredOff) flash.powerOn();
+      await board.device.stop();
       board.device = await assemble();
     },
   };

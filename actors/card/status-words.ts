@@ -7,6 +7,7 @@ export const SW = {
   executionError: 0x6400,
   memoryFailure: 0x6581,
   wrongLength: 0x6700,
+  logicalChannelUnsupported: 0x6881,
   secureMessagingUnsupported: 0x6882,
   lastCommandOfChainExpected: 0x6883,
   securityStatusNotSatisfied: 0x6982,
