@@ -826,6 +826,27 @@ async function commandAttest(values: Values): Promise<number> {
 // ---------------------------------------------------------------------------------------------------------------
 // Process-level commands
 
+/**
+ * The HSM process runs with the project root as its working directory (so it finds tsx): path options the user
+ * gave relative to their own directory are made absolute first.
+ */
+function withAbsolutePaths(args: readonly string[], pathOptions: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let index = 0; index < args.length; index++) {
+    const argument = args[index] ?? '';
+    const inline = pathOptions.find((option) => argument.startsWith(`${option}=`));
+    if (inline !== undefined) {
+      out.push(`${inline}=${resolve(process.cwd(), argument.slice(inline.length + 1))}`);
+    } else if (pathOptions.includes(argument) && index + 1 < args.length) {
+      out.push(argument, resolve(process.cwd(), args[index + 1] ?? ''));
+      index++;
+    } else {
+      out.push(argument);
+    }
+  }
+  return out;
+}
+
 function runChild(script: string, args: string[]): Promise<number> {
   return new Promise((resolveExit) => {
     const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: PROJECT_ROOT, stdio: 'inherit' });
@@ -873,7 +894,7 @@ function installInterruptHandler(): void {
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === 'start') return runChild(join(PROJECT_ROOT, 'boards', 'host-main.ts'), rest);
+  if (command === 'start') return runChild(join(PROJECT_ROOT, 'boards', 'host-main.ts'), withAbsolutePaths(rest, ['--data', '--socket']));
   if (command === 'bridge' || command === 'flash') return commandPicoTool(command, rest);
   let parsed;
   try {
