@@ -15,22 +15,9 @@
  * which Kaluma lacks: the Pico bundle must polyfill it before these imports run (tools/build-pico.ts's
  * prelude does); esbuild's es2019 target lowers syntax, not missing built-ins.
  */
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { hkdf } from '@noble/hashes/hkdf.js';
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha1 } from '@noble/hashes/legacy.js';
-import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
-import { sha224, sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
+import { nobleSymmetric } from './noble-symmetric.js';
 import { P256_SEED_BYTES, p256Ecdh, p256GenerateKey, p256PublicKey, p256Sign, p256Verify } from './p256-safe.js';
-import type { CryptoEngine, CurveName, HashName } from './types.js';
-
-const hashes = { sha1, sha224, sha256, sha384, sha512 } as const;
-
-function hashOf(name: HashName): (typeof hashes)[HashName] {
-  const hash = hashes[name];
-  if (hash === undefined) throw new Error(`unknown hash ${String(name)}`);
-  return hash;
-}
+import type { CryptoEngine, CurveName } from './types.js';
 
 function p256Only(curve: CurveName): void {
   if (curve !== 'secp256r1') throw new Error(`the device engine does not implement ${curve}`);
@@ -39,18 +26,7 @@ function p256Only(curve: CurveName): void {
 export const deviceEngine: CryptoEngine = {
   name: 'device',
   curves: ['secp256r1'],
-  digest: (hash, data) => hashOf(hash)(data),
-  hmac: (hash, key, data) => hmac(hashOf(hash), key, data),
-  pbkdf2Sha256: (password, salt, iterations, length) => pbkdf2(sha256, password, salt, { c: iterations, dkLen: length }),
-  hkdfSha256: (inputKey, salt, info, length) => hkdf(sha256, inputKey, salt, info, length),
-  aeadSeal: (key, nonce, plaintext, associatedData) => chacha20poly1305(key, nonce, associatedData).encrypt(plaintext),
-  aeadOpen(key, nonce, sealed, associatedData) {
-    try {
-      return chacha20poly1305(key, nonce, associatedData).decrypt(sealed);
-    } catch {
-      return undefined;
-    }
-  },
+  ...nobleSymmetric,
   ecGenerate(curve, randomness) {
     p256Only(curve);
     if (randomness.length < P256_SEED_BYTES) throw new Error(`${curve} key generation needs ${P256_SEED_BYTES} random bytes`);

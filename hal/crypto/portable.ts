@@ -1,20 +1,15 @@
 /**
- * The portable crypto engine: @noble/curves, @noble/ciphers and @noble/hashes. The reference on every board
- * and the only engine on the Pico (where the device profile narrows it further). No RSA (noble has none).
+ * The portable crypto engine: @noble/curves, @noble/ciphers and @noble/hashes, the reference on every board (the
+ * Pico runs hal/crypto/device.ts: the same symmetric half, P-256 on an engine-safe implementation).
+ * No RSA (noble has none).
  */
 import { cbc, cmac, ctr, gcm } from '@noble/ciphers/aes.js';
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { brainpoolP256r1, brainpoolP384r1, brainpoolP512r1 } from '@noble/curves/misc.js';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { hkdf } from '@noble/hashes/hkdf.js';
-import { hmac } from '@noble/hashes/hmac.js';
-import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
-import { sha1 } from '@noble/hashes/legacy.js';
-import { sha224, sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
-import { EC_CURVES, ecSeedLength, type AesEngine, type CryptoEngine, type CurveName, type HashName } from './types.js';
+import { nobleSymmetric } from './noble-symmetric.js';
+import { EC_CURVES, ecSeedLength, type AesEngine, type CryptoEngine, type CurveName } from './types.js';
 
-const hashes = { sha1, sha224, sha256, sha384, sha512 } as const;
 const curves = {
   secp256r1: p256,
   secp384r1: p384,
@@ -55,18 +50,7 @@ export const portableEngine: CryptoEngine = {
   name: 'portable',
   aes: portableAes,
   curves: EC_CURVES,
-  digest: (hash: HashName, data) => hashes[hash](data),
-  hmac: (hash: HashName, key, data) => hmac(hashes[hash], key, data),
-  pbkdf2Sha256: (password, salt, iterations, length) => pbkdf2(sha256, password, salt, { c: iterations, dkLen: length }),
-  hkdfSha256: (inputKey, salt, info, length) => hkdf(sha256, inputKey, salt, info, length),
-  aeadSeal: (key, nonce, plaintext, associatedData) => chacha20poly1305(key, nonce, associatedData).encrypt(plaintext),
-  aeadOpen(key, nonce, sealed, associatedData) {
-    try {
-      return chacha20poly1305(key, nonce, associatedData).decrypt(sealed);
-    } catch {
-      return undefined;
-    }
-  },
+  ...nobleSymmetric,
   ecGenerate(curve, randomness) {
     const implementation = curveOf(curve);
     const needed = ecSeedLength(curve);
