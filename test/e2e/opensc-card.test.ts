@@ -2,32 +2,14 @@
  * The virtual smart card through real pcscd + vpcd + OpenSC: identification, initialisation, token listing,
  * PIN flows (change, lock, SO unblock, SO retry limit) and persistence across an HSM restart.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acquireReaderLock, ensurePcscd, pkcs11, removeDirectory, run, skipEndToEnd, startHsm, type HsmProcess } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { pkcs11, run, skipEndToEnd } from './harness.js';
+import { useHsmOnReader } from './suite.js';
 
 const SO_PIN = '3537363231383830';
 
 describe.skipIf(skipEndToEnd())('OpenSC sees and manages the HSM as a SmartCard-HSM', () => {
-  let stopPcscd: () => Promise<void> = async () => undefined;
-  let releaseReader: () => void = () => undefined;
-  let hsm: HsmProcess;
-
-  beforeAll(async () => {
-    releaseReader = await acquireReaderLock();
-    stopPcscd = await ensurePcscd();
-    hsm = await startHsm();
-  }, 60_000);
-
-  afterAll(async () => {
-    if (hsm) {
-      const code = await hsm.stop();
-      expect(code).toBe(0);
-      expect(hsm.output()).toContain('stopped; flash image synced');
-      removeDirectory(hsm.dataDirectory);
-    }
-    await stopPcscd();
-    releaseReader();
-  }, 30_000);
+  const reader = useHsmOnReader();
 
   it('opensc-tool -n names the card', async () => {
     const result = await run('opensc-tool', ['-n']);
@@ -88,10 +70,8 @@ describe.skipIf(skipEndToEnd())('OpenSC sees and manages the HSM as a SmartCard-
   });
 
   it('keeps its state across a restart of the HSM process', async () => {
-    const directory = hsm.dataDirectory;
-    expect(await hsm.stop()).toBe(0);
-    hsm = await startHsm(directory);
-    expect(hsm.output()).toMatch(/device TSHSM[0-9A-F]{6}: operational/);
+    const restarted = await reader.restart();
+    expect(restarted.output()).toMatch(/device TSHSM[0-9A-F]{6}: operational/);
     const loggedIn = await pkcs11('--login', '--pin', '654321', '-O');
     expect(loggedIn.code).toBe(0);
     const listed = await pkcs11('-L');

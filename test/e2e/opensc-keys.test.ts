@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acquireReaderLock, ensurePcscd, pkcs11, removeDirectory, run, skipEndToEnd, startHsm, type HsmProcess } from './harness.js';
+import { pkcs11, removeDirectory, run, skipEndToEnd } from './harness.js';
+import { useHsmOnReader } from './suite.js';
 
 const SO_PIN = '3537363231383830';
 const PIN = '648219';
@@ -15,9 +16,6 @@ const EC_CURVES = ['prime256v1', 'secp384r1', 'secp521r1', 'secp256k1', 'brainpo
 const RSA_SIZES = [1024, 2048, 4096];
 
 describe.skipIf(skipEndToEnd())('keys and cryptography through PKCS#11', () => {
-  let stopPcscd: () => Promise<void> = async () => undefined;
-  let releaseReader: () => void = () => undefined;
-  let hsm: HsmProcess;
   const work = mkdtempSync(join(tmpdir(), 'pico-hsm-keys-'));
   const file = (name: string): string => join(work, name);
   const message = file('message.txt');
@@ -43,24 +41,15 @@ describe.skipIf(skipEndToEnd())('keys and cryptography through PKCS#11', () => {
     return pem;
   }
 
-  beforeAll(async () => {
-    releaseReader = await acquireReaderLock();
-    stopPcscd = await ensurePcscd();
-    hsm = await startHsm();
-    writeFileSync(message, 'a message signed inside the HSM\n');
-    const initialized = await run('sc-hsm-tool', ['--initialize', '--so-pin', SO_PIN, '--pin', PIN, '--label', 'keys']);
-    expect(initialized.output).not.toMatch(/failed/i);
-  }, 60_000);
+  const reader = useHsmOnReader({
+    afterStart: async () => {
+      const initialized = await run('sc-hsm-tool', ['--initialize', '--so-pin', SO_PIN, '--pin', PIN, '--label', 'keys']);
+      expect(initialized.output).not.toMatch(/failed/i);
+    },
+  });
 
-  afterAll(async () => {
-    if (hsm) {
-      expect(await hsm.stop()).toBe(0);
-      removeDirectory(hsm.dataDirectory);
-    }
-    removeDirectory(work);
-    await stopPcscd();
-    releaseReader();
-  }, 30_000);
+  beforeAll(() => writeFileSync(message, 'a message signed inside the HSM\n'));
+  afterAll(() => removeDirectory(work));
 
   EC_CURVES.forEach((curve, index) => {
     it(`EC ${curve}: generate, sign (ECDSA-SHA256), verify with openssl`, async () => {
@@ -162,9 +151,7 @@ describe.skipIf(skipEndToEnd())('keys and cryptography through PKCS#11', () => {
   });
 
   it('keeps keys and objects across a restart of the HSM process', async () => {
-    const directory = hsm.dataDirectory;
-    expect(await hsm.stop()).toBe(0);
-    hsm = await startHsm(directory);
+    await reader.restart();
     const signature = file('sig-after-restart.der');
     expect((await pkcs11('--login', '--pin', PIN, '--sign', '--id', '01', '-m', 'ECDSA-SHA256', '--signature-format', 'openssl', '-i', message, '-o', signature)).code).toBe(0);
     expect((await run('openssl', ['dgst', '-sha256', '-verify', await publicKeyPem('01'), '-signature', signature, message])).stdout).toContain('Verified OK');

@@ -6,34 +6,22 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acquireReaderLock, ensurePcscd, pkcs11, removeDirectory, run, skipEndToEnd, startHsm, type HsmProcess } from './harness.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { pkcs11, removeDirectory, run, skipEndToEnd } from './harness.js';
+import { useHsmOnReader } from './suite.js';
 
 const PIN = '648219';
 
 describe.skipIf(skipEndToEnd())('a full store through PKCS#11', () => {
-  let stopPcscd: () => Promise<void> = async () => undefined;
-  let releaseReader: () => void = () => undefined;
-  let hsm: HsmProcess;
   const work = mkdtempSync(join(tmpdir(), 'pico-hsm-full-'));
-
-  beforeAll(async () => {
-    releaseReader = await acquireReaderLock();
-    stopPcscd = await ensurePcscd();
-    hsm = await startHsm(undefined, ['--flash-sectors', '16']);
-    const initialized = await run('sc-hsm-tool', ['--initialize', '--so-pin', '3537363231383830', '--pin', PIN, '--label', 'small']);
-    expect(initialized.output).not.toMatch(/failed/i);
-  }, 60_000);
-
-  afterAll(async () => {
-    if (hsm) {
-      expect(await hsm.stop()).toBe(0);
-      removeDirectory(hsm.dataDirectory);
-    }
-    removeDirectory(work);
-    await stopPcscd();
-    releaseReader();
-  }, 30_000);
+  useHsmOnReader({
+    extraArguments: ['--flash-sectors', '16'],
+    afterStart: async () => {
+      const initialized = await run('sc-hsm-tool', ['--initialize', '--so-pin', '3537363231383830', '--pin', PIN, '--label', 'small']);
+      expect(initialized.output).not.toMatch(/failed/i);
+    },
+  });
+  afterAll(() => removeDirectory(work));
 
   it('generates keys until the store is full, then fails cleanly with CKR_DEVICE_MEMORY', async () => {
     const generated: string[] = [];
