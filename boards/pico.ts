@@ -67,15 +67,6 @@ export const FIRMWARE_VERSION = '0.1.0';
 
 const noLed: Led & { tick(): void } = { show: () => undefined, tick: () => undefined };
 
-/** Installs what the shared code needs and Kaluma lacks. See the report: the scheduler should take a `defer`. */
-function installShims(): void {
-  const global = globalThis as Record<string, unknown>;
-  if (typeof global.setImmediate !== 'function') {
-    // Stopgap: actors/scheduler.ts pumps with setImmediate, which Kaluma does not have.
-    global.setImmediate = (callback: () => void) => kaluma().setTimeout(callback, 0);
-  }
-}
-
 export interface PicoRuntime {
   readonly device: Device | undefined;
   readonly link: PicoSerialLink;
@@ -84,7 +75,6 @@ export interface PicoRuntime {
 }
 
 export async function startPico(config: PicoBoardConfig = kaluma().board?.name === 'pico-w' ? PICO_W_BOARD : PICO_BOARD): Promise<PicoRuntime> {
-  installShims();
   const k = kaluma();
   const led = typeof k.board?.LED === 'number' ? new PicoLed(k.board.LED) : noLed;
   led.show('busy');
@@ -152,8 +142,8 @@ export async function startPico(config: PicoBoardConfig = kaluma().board?.name =
       led,
       button: new PicoButton(config.buttonPin),
     };
-    // `selfTests` reaches the crypto actor (device info) once boards/device.ts forwards it (see the report).
-    const options: DeviceOptions & { selfTests: SelfTestReport } = {
+    // The self-tests ran above (the engine is narrowed already): the device reports them instead of running them again.
+    const options: DeviceOptions = {
       hal,
       engine,
       pinIterations: config.pinIterations,
