@@ -21,6 +21,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { concat, readUint, tlv, uintBytes } from '../actors/card/tlv.js';
+import { minimalEcdsaDer } from '../actors/card/signature-formats.js';
 import { SMARTCARD_HSM_AID } from '../actors/keystore.js';
 import { deviceInfo, INS_DEVICE_INFO, MANAGEMENT_AID } from '../messages/management.js';
 import { cbor } from '../messages/protocol.js';
@@ -528,7 +529,9 @@ export class HsmClient {
       p2 = 0x40;
       data = digest;
     }
-    return this.call('hsm', `sign with key ${id}`, { cla: CLA_PROPRIETARY, ins: 0x68, p1: id, p2, data, le: 65536, extended: true }, (statusWord) => keyExplanation(id, statusWord));
+    const signature = await this.call('hsm', `sign with key ${id}`, { cla: CLA_PROPRIETARY, ins: 0x68, p1: id, p2, data, le: 65536, extended: true }, (statusWord) => keyExplanation(id, statusWord));
+    // The device keeps P-521 integers at full width (for OpenSC's length heuristic); hand out strict DER.
+    return p2 === 0x70 ? (minimalEcdsaDer(signature) ?? signature) : signature;
   }
 
   /** Deciphers with an RSA key (PKCS#1 v1.5, OAEP-SHA256, raw) or an AES key (CBC zero IV, GCM or CTR with `iv`). */

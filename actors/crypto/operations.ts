@@ -59,7 +59,7 @@ export function sign(engine: CryptoEngine, key: UnsealedKey, algorithm: number, 
     if (!engine.curves.includes(key.curve)) return refuse('unsupported', `the ${engine.name} engine has no ${key.curve}`);
     const hash = algorithm === 0x70 ? data : engine.digest(HASH_BY_INDEX[algorithm - 0x71] ?? 'sha256', data);
     if (algorithm === 0x70 && (data.length === 0 || data.length > 64)) return refuse('badInput', `a hash of ${data.length} bytes`);
-    return success(ecdsaRawToDer(engine.ecSign(key.curve, key.material, hash)));
+    return success(ecdsaRawToDer(engine.ecSign(key.curve, key.material, hash), key.curve === 'secp521r1'));
   }
   if (key.kind === 'rsa') {
     const rsa = engine.rsa;
