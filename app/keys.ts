@@ -10,7 +10,7 @@
  * GENERATE ASYMMETRIC KEY PAIR takes, and the signature checks of a request (inner by the key, outer by the device).
  */
 import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import { curveFromDomain, ecDomain, OID, parseCvCertificate } from '../actors/card/cvc.js';
+import { curveFromDomain, OID, parseCvCertificate } from '../actors/card/cvc.js';
 import { concat, findTlv, parseTlvList, readTlv, readUint, tlv } from '../actors/card/tlv.js';
 import { EC_CURVES, type CurveName } from '../hal/crypto/types.js';
 import { der, derChildren, readDer, toPem } from './pem.js';
@@ -195,30 +195,7 @@ export function verifyCvSignature(signer: PublicKey, signed: Uint8Array, signatu
 // ---------------------------------------------------------------------------------------------------------------
 // GENERATE ASYMMETRIC KEY PAIR bodies
 
-const ascii = new TextEncoder();
-/** The CAR OpenSC puts in every request (fixed). */
-export const REQUEST_CAR = 'UTCA00001';
-
-/** The CV body contents for an EC key (as OpenSC sends it: full domain parameters, no point). */
-export function ecGenerateBody(curve: CurveName, chr: string): Uint8Array {
-  const domain = ecDomain(curve);
-  return concat(
-    tlv(0x5f29, Uint8Array.of(0)),
-    tlv(0x42, ascii.encode(REQUEST_CAR)),
-    tlv(0x7f49, tlv(0x06, OID.ecdsaSha256), tlv(0x81, domain.prime), tlv(0x82, domain.a), tlv(0x83, domain.b), tlv(0x84, domain.generator), tlv(0x85, domain.order), tlv(0x87, domain.cofactor)),
-    tlv(0x5f20, ascii.encode(chr)),
-  );
-}
-
-/** The CV body contents for an RSA key: exponent 65537 and the modulus size. */
-export function rsaGenerateBody(bits: number, chr: string): Uint8Array {
-  return concat(
-    tlv(0x5f29, Uint8Array.of(0)),
-    tlv(0x42, ascii.encode(REQUEST_CAR)),
-    tlv(0x7f49, tlv(0x06, OID.rsaV15Sha256), tlv(0x82, Uint8Array.of(0x01, 0x00, 0x01)), tlv(0x02, Uint8Array.of(bits >> 8, bits & 0xff))),
-    tlv(0x5f20, ascii.encode(chr)),
-  );
-}
+export { REQUEST_CAR, ecGenerateBody, rsaGenerateBody } from '../actors/card/cvc.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // PKCS#15 private-key descriptions (C4xx)

@@ -4,7 +4,7 @@
  * no-export properties checked on the raw flash and on every response.
  */
 import { describe, expect, it } from 'vitest';
-import { ecDomain, parseCvCertificate, OID } from '../actors/card/cvc.js';
+import { ecGenerateBody as ecRequestBody, parseCvCertificate, rsaGenerateBody } from '../actors/card/cvc.js';
 import { concat, findTlv, parseTlvList, tlv } from '../actors/card/tlv.js';
 import { createSimBoard, fromHex, type SimBoard } from '../boards/sim.js';
 import { portableEngine } from '../hal/crypto/portable.js';
@@ -21,14 +21,7 @@ function extendedApdu(header: string, data: Uint8Array, le = '0000'): string {
 }
 
 function ecGenerateBody(curve: CurveName, extra: Uint8Array[] = []): Uint8Array {
-  const domain = ecDomain(curve);
-  return concat(
-    tlv(0x5f29, Uint8Array.of(0)),
-    tlv(0x42, ascii.encode('UTCA00001')),
-    tlv(0x7f49, tlv(0x06, OID.ecdsaSha256), tlv(0x81, domain.prime), tlv(0x82, domain.a), tlv(0x83, domain.b), tlv(0x84, domain.generator), tlv(0x85, domain.order), tlv(0x87, domain.cofactor)),
-    tlv(0x5f20, ascii.encode('TSHSM00000000001')),
-    ...extra,
-  );
+  return ecRequestBody(curve, 'TSHSM00000000001', extra);
 }
 
 async function commissioned(): Promise<SimBoard> {
@@ -202,12 +195,7 @@ describe('RSA on the device (node engine)', () => {
     await board.transmit('00A404000BE82B0601040181C31F020100');
     await board.transmit(`8050000019800200018106${USER_PIN}82083537363231383830910103`);
     await board.transmit(`0020008106${USER_PIN}`);
-    const body = concat(
-      tlv(0x5f29, Uint8Array.of(0)),
-      tlv(0x42, ascii.encode('UTCA00001')),
-      tlv(0x7f49, tlv(0x06, OID.rsaV15Sha256), tlv(0x82, Uint8Array.of(1, 0, 1)), tlv(0x02, Uint8Array.of(4, 0))),
-      tlv(0x5f20, ascii.encode('TSHSM00000000001')),
-    );
+    const body = rsaGenerateBody(1024, 'TSHSM00000000001');
     const generated = await board.transmit(extendedApdu('00460100', body));
     expect(generated.statusWord).toBe(0x9000);
     const request = parseCvCertificate(fromHex(generated.data))!;

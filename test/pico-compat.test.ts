@@ -7,8 +7,7 @@
  */
 import { createPublicKey, verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ecDomain, OID, parseCvCertificate } from '../actors/card/cvc.js';
-import { concat, tlv } from '../actors/card/tlv.js';
+import { ecGenerateBody, parseCvCertificate } from '../actors/card/cvc.js';
 import { fromHex } from '../boards/sim.js';
 import { FrameType, encodeFrame } from '../hal/serial-framing.js';
 import { toHex } from '../messages/schema.js';
@@ -136,13 +135,7 @@ describe('the Pico bundle', () => {
       expect(statusOf(await session.apdu(fromHex('00A404000BE82B0601040181C31F020100')))).toBe(0x9000);
       expect(statusOf(await session.apdu(fromHex(`8050000019800200018106${USER_PIN}82083537363231383830910103`)))).toBe(0x9000);
       expect(statusOf(await session.apdu(fromHex(`0020008106${USER_PIN}`)))).toBe(0x9000);
-      const domain = ecDomain('secp256r1');
-      const body = concat(
-        tlv(0x5f29, Uint8Array.of(0)),
-        tlv(0x42, ascii.encode('UTCA00001')),
-        tlv(0x7f49, tlv(0x06, OID.ecdsaSha256), tlv(0x81, domain.prime), tlv(0x82, domain.a), tlv(0x83, domain.b), tlv(0x84, domain.generator), tlv(0x85, domain.order), tlv(0x87, domain.cofactor)),
-        tlv(0x5f20, ascii.encode('TSHSM00000000001')),
-      );
+      const body = ecGenerateBody('secp256r1', 'TSHSM00000000001');
       const generated = await session.apdu(extendedApdu('00460100', body));
       expect(statusOf(generated).toString(16)).toBe('9000');
       const request = parseCvCertificate(generated.subarray(0, generated.length - 2));

@@ -199,3 +199,32 @@ export function parseCvCertificate(bytes: Uint8Array): ParsedCv | undefined {
     point: findTlv(keyFields, 0x86),
   };
 }
+
+/** The CAR OpenSC puts in every key-generation request (fixed). */
+export const REQUEST_CAR = 'UTCA00001';
+
+/**
+ * The data of GENERATE ASYMMETRIC KEY PAIR for an EC key, as OpenSC sends it: the CV body's contents with the full
+ * domain parameters and no point; `extra` appends policy objects (90 usage counter, 91 allowed algorithms).
+ */
+export function ecGenerateBody(curve: CurveName, chr: string, extra: readonly Uint8Array[] = []): Uint8Array {
+  const domain = ecDomain(curve);
+  return concat(
+    tlv(0x5f29, Uint8Array.of(0)),
+    tlv(0x42, ascii.encode(REQUEST_CAR)),
+    tlv(0x7f49, tlv(0x06, OID.ecdsaSha256), tlv(0x81, domain.prime), tlv(0x82, domain.a), tlv(0x83, domain.b), tlv(0x84, domain.generator), tlv(0x85, domain.order), tlv(0x87, domain.cofactor)),
+    tlv(0x5f20, ascii.encode(chr)),
+    ...extra,
+  );
+}
+
+/** The same for an RSA key: public exponent 65537 and the modulus size in bits. */
+export function rsaGenerateBody(bits: number, chr: string, extra: readonly Uint8Array[] = []): Uint8Array {
+  return concat(
+    tlv(0x5f29, Uint8Array.of(0)),
+    tlv(0x42, ascii.encode(REQUEST_CAR)),
+    tlv(0x7f49, tlv(0x06, OID.rsaV15Sha256), tlv(0x82, Uint8Array.of(0x01, 0x00, 0x01)), tlv(0x02, Uint8Array.of(bits >> 8, bits & 0xff))),
+    tlv(0x5f20, ascii.encode(chr)),
+    ...extra,
+  );
+}

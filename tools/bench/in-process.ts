@@ -32,7 +32,7 @@ import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:cry
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ecDomain, OID } from '../../actors/card/cvc.js';
+import { ecGenerateBody, rsaGenerateBody } from '../../actors/card/cvc.js';
 import { concat, tlv } from '../../actors/card/tlv.js';
 import { defineActor, Scheduler, type TraceEntry } from '../../actors/scheduler.js';
 import { SMARTCARD_HSM_ATR } from '../../actors/transport.js';
@@ -251,7 +251,6 @@ const PRIMARY: Record<OperationId, readonly string[]> = {
 // ---------------------------------------------------------------------------------------------------------
 // APDUs (protocol.md sections 3 and 4; the same bytes OpenSC sends)
 
-const ascii = new TextEncoder();
 export const USER_PIN = '648219';
 const SO_PIN_HEX = '3537363231383830';
 const KEY = { p256: 1, p384: 2, rsa: 3, aes: 4, counted: 5, scratch: 0x20 } as const;
@@ -266,25 +265,11 @@ export function extendedApdu(cla: number, ins: number, p1: number, p2: number, d
 }
 
 export function ecGenerateApdu(keyId: number, curve: CurveName, extra: Uint8Array[] = []): Uint8Array {
-  const domain = ecDomain(curve);
-  const body = concat(
-    tlv(0x5f29, Uint8Array.of(0)),
-    tlv(0x42, ascii.encode('UTCA00001')),
-    tlv(0x7f49, tlv(0x06, OID.ecdsaSha256), tlv(0x81, domain.prime), tlv(0x82, domain.a), tlv(0x83, domain.b), tlv(0x84, domain.generator), tlv(0x85, domain.order), tlv(0x87, domain.cofactor)),
-    tlv(0x5f20, ascii.encode('BENCH0000000001')),
-    ...extra,
-  );
-  return extendedApdu(0x00, 0x46, keyId, 0x00, body);
+  return extendedApdu(0x00, 0x46, keyId, 0x00, ecGenerateBody(curve, 'BENCH0000000001', extra));
 }
 
 export function rsaGenerateApdu(keyId: number, bits = 2048): Uint8Array {
-  const body = concat(
-    tlv(0x5f29, Uint8Array.of(0)),
-    tlv(0x42, ascii.encode('UTCA00001')),
-    tlv(0x7f49, tlv(0x06, OID.rsaV15Sha256), tlv(0x82, Uint8Array.of(1, 0, 1)), tlv(0x02, Uint8Array.of(bits >> 8, bits & 0xff))),
-    tlv(0x5f20, ascii.encode('BENCH0000000001')),
-  );
-  return extendedApdu(0x00, 0x46, keyId, 0x00, body);
+  return extendedApdu(0x00, 0x46, keyId, 0x00, rsaGenerateBody(bits, 'BENCH0000000001'));
 }
 
 export const SELECT_HSM = hex('00A404000BE82B0601040181C31F020100');

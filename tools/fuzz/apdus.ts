@@ -5,7 +5,7 @@
  * each command mutated now and then.
  */
 import fc from 'fast-check';
-import { ecDomain, OID } from '../../actors/card/cvc.js';
+import { ecGenerateBody } from '../../actors/card/cvc.js';
 import { concat, tlv } from '../../actors/card/tlv.js';
 import { fromHexString, toHex } from './common.js';
 import { applyMutations, mutationArbitrary } from './mutate.js';
@@ -30,15 +30,7 @@ const soPin = fc.oneof({ arbitrary: fc.constant(DEFAULT_SO_PIN), weight: 4 }, { 
 const fileId = fc.oneof(fc.constantFrom(0x2f02, 0xcd01, 0xcf01, 0xc401, 0xce01, 0xcc01, 0xcc02, 0xc901, 0x1001, 0x3f00), fc.integer({ min: 0, max: 0xffff }));
 
 function ecBody(curve: 'secp256r1' | 'secp384r1', policy: Uint8Array[]): Uint8Array {
-  const ascii = new TextEncoder();
-  const domain = ecDomain(curve);
-  return concat(
-    tlv(0x5f29, Uint8Array.of(0)),
-    tlv(0x42, ascii.encode('UTCA00001')),
-    tlv(0x7f49, tlv(0x06, OID.ecdsaSha256), tlv(0x81, domain.prime), tlv(0x82, domain.a), tlv(0x83, domain.b), tlv(0x84, domain.generator), tlv(0x85, domain.order), tlv(0x87, domain.cofactor)),
-    tlv(0x5f20, ascii.encode('TSHSM00000000001')),
-    ...policy,
-  );
+  return ecGenerateBody(curve, 'TSHSM00000000001', policy);
 }
 
 const policy = fc.array(

@@ -13,8 +13,7 @@
 import fc from 'fast-check';
 import { DEVICE_CAPABILITIES, DEVICE_OPERATION_CAPABILITIES } from '../../boards/device.js';
 import { SimFlash } from '../../hal/sim/flash.js';
-import { concat, tlv } from '../../actors/card/tlv.js';
-import { ecDomain, OID } from '../../actors/card/cvc.js';
+import { ecGenerateBody as ecRequestBody } from '../../actors/card/cvc.js';
 import { decodeEnvelope, decodeResponse, encodeEnvelope, type Envelope } from '../../messages/protocol.js';
 import { pinProtocol } from '../../messages/pin.js';
 import { arbitraryFor, conforms, mutantFor } from './arbitrary.js';
@@ -80,14 +79,7 @@ function inputArbitrary(): fc.Arbitrary<HandlersInput> {
 let template: { image: Uint8Array; device: FuzzDevice } | undefined;
 
 export function ecGenerateBody(): Uint8Array {
-  const ascii = new TextEncoder();
-  const domain = ecDomain('secp256r1');
-  return concat(
-    tlv(0x5f29, Uint8Array.of(0)),
-    tlv(0x42, ascii.encode('UTCA00001')),
-    tlv(0x7f49, tlv(0x06, OID.ecdsaSha256), tlv(0x81, domain.prime), tlv(0x82, domain.a), tlv(0x83, domain.b), tlv(0x84, domain.generator), tlv(0x85, domain.order), tlv(0x87, domain.cofactor)),
-    tlv(0x5f20, ascii.encode('TSHSM00000000001')),
-  );
+  return ecRequestBody('secp256r1', 'TSHSM00000000001');
 }
 
 export function extendedApdu(header: string, data: Uint8Array): Uint8Array {

@@ -17,8 +17,7 @@
  * UPDATE BINARY of a protected data object, and a power cycle; VERIFY, SIGN and SELECT also from a second card
  * session (a second link client). Another key command joins by adding an entry with `keyOperation: true`.
  */
-import { ecDomain, OID } from '../../actors/card/cvc.js';
-import { concat, tlv } from '../../actors/card/tlv.js';
+import { ecGenerateBody } from '../../actors/card/cvc.js';
 import { LogStore } from '../../actors/storage/log-store.js';
 import { SIM_GEOMETRY } from '../../boards/sim.js';
 import { portableEngine } from '../../hal/crypto/portable.js';
@@ -92,13 +91,7 @@ export const updateBinaryApdu = (fileId = DATA_FILE, pattern = DATA_PATTERN): st
 const extendedApdu = (header: string, dataHex: string): string => `${header}00${(dataHex.length / 2).toString(16).padStart(4, '0')}${dataHex}0000`;
 /** GENERATE ASYMMETRIC KEY PAIR of an EC P-256 key (the body OpenSC sends: CPI, CAR, domain parameters, CHR). */
 export const generateApdu = (keyId = 1): string => {
-  const domain = ecDomain('secp256r1');
-  const body = concat(
-    tlv(0x5f29, Uint8Array.of(0)),
-    tlv(0x42, encoder.encode('UTCA00001')),
-    tlv(0x7f49, tlv(0x06, OID.ecdsaSha256), tlv(0x81, domain.prime), tlv(0x82, domain.a), tlv(0x83, domain.b), tlv(0x84, domain.generator), tlv(0x85, domain.order), tlv(0x87, domain.cofactor)),
-    tlv(0x5f20, encoder.encode('TSHSM00000000001')),
-  );
+  const body = ecGenerateBody('secp256r1', 'TSHSM00000000001');
   return extendedApdu(`0046${keyId.toString(16).padStart(2, '0')}00`, toHex(body));
 };
 /** COMPUTE SIGNATURE, ECDSA over a given SHA-256 digest (algorithm 70). */
