@@ -9,9 +9,9 @@
  */
 import { concatBytes } from '@noble/hashes/utils.js';
 
-export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
+import { toHex } from '../messages/schema.js';
+
+export { toHex };
 
 /** Hex with optional whitespace or colons; throws FormatError when it is not hex. */
 export function fromHex(text: string): Uint8Array {
