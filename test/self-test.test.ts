@@ -34,9 +34,9 @@ import {
   runSelfTests,
   selfTestedEngine,
   selfTestSteps,
-  SELF_TEST_VECTORS,
   type SelfTestReport,
 } from '../hal/crypto/self-test.js';
+import { SELF_TEST_VECTORS } from '../hal/crypto/self-test-extended.js';
 import { EC_CURVES, curveByteLength, type CryptoEngine, type CurveName, type HashName } from '../hal/crypto/types.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -61,11 +61,19 @@ function toHex(bytes: Uint8Array): string {
 }
 
 const HASHES: readonly HashName[] = ['sha1', 'sha224', 'sha256', 'sha384', 'sha512'];
-const SYMMETRIC = [...HASHES, ...HASHES.map((hash) => `hmac-${hash}`), 'pbkdf2-sha256', 'hkdf-sha256', 'chacha20-poly1305'];
+const KDF_AND_AEAD = ['pbkdf2-sha256', 'hkdf-sha256', 'chacha20-poly1305'];
+/** The device profile: SHA-256 alone (OpenSC hashes on the host), its HMAC, the KDFs and the AEAD. */
+const DEVICE_SYMMETRIC = ['sha256', 'hmac-sha256', ...KDF_AND_AEAD];
 
 function expectedAlgorithms(engine: CryptoEngine): string[] {
-  return [...SYMMETRIC, ...engine.curves, ...(engine.rsa ? ['rsa'] : []), ...(engine.aes ? ['aes'] : [])];
+  const hashes = engine.hashes;
+  return [...hashes, ...hashes.map((hash) => `hmac-${hash}`), ...KDF_AND_AEAD, ...engine.curves, ...(engine.rsa ? ['rsa'] : []), ...(engine.aes ? ['aes'] : [])];
 }
+
+it('the host engines offer all five digests', () => {
+  expect(portableEngine.hashes).toEqual(HASHES);
+  if (nodeEngine) expect(nodeEngine.hashes).toEqual(HASHES);
+});
 
 const timings: string[] = [];
 
@@ -111,16 +119,20 @@ describe.each(ENGINES)('self-tests pass: $name engine', (engine) => {
 it('step by step (for a board that feeds its watchdog between steps) gives the same report', () => {
   const report: SelfTestReport = { engine: deviceEngine.name, passed: [], failed: [] };
   const steps = selfTestSteps(deviceEngine);
-  expect(steps.map((step) => step.algorithm)).toEqual([...SYMMETRIC, 'secp256r1']);
+  expect(steps.map((step) => step.algorithm)).toEqual([...DEVICE_SYMMETRIC, 'secp256r1']);
   for (const step of steps) runSelfTestStep(report, step);
   expect(report).toEqual(runSelfTests(deviceEngine));
 });
 
-it('the device engine offers secp256r1 only, no RSA, no AES', () => {
+it('the device engine offers SHA-256 and secp256r1 only, no RSA, no AES', () => {
   expect(deviceEngine.curves).toEqual(['secp256r1']);
+  expect(deviceEngine.hashes).toEqual(['sha256']);
   expect(deviceEngine.rsa).toBeUndefined();
   expect(deviceEngine.aes).toBeUndefined();
-  expect(runSelfTests(deviceEngine).passed).toEqual([...SYMMETRIC, 'secp256r1']);
+  expect(deviceEngine.knownAnswerTests).toBeUndefined();
+  expect(runSelfTests(deviceEngine).passed).toEqual([...DEVICE_SYMMETRIC, 'secp256r1']);
+  expect(() => deviceEngine.digest('sha384', new Uint8Array(3))).toThrow(/does not implement sha384/);
+  expect(() => deviceEngine.hmac('sha1', new Uint8Array(3), new Uint8Array(3))).toThrow(/does not implement sha1/);
   expect(() => deviceEngine.ecSign('secp384r1', new Uint8Array(48), new Uint8Array(32))).toThrow(/does not implement/);
 });
 
@@ -251,6 +263,7 @@ describe('broken engines are caught and narrowed', () => {
     });
     const { engine: narrowed, report } = selfTestedEngine(engine);
     expect(failedAlgorithms(report)).toEqual(['sha512']);
+    expect(narrowed.hashes).toEqual(['sha1', 'sha224', 'sha256', 'sha384']);
     expect(() => narrowed.digest('sha512', new Uint8Array(1))).toThrow(/sha512 is disabled/);
     expect(toHex(narrowed.digest('sha256', new TextEncoder().encode('abc')))).toBe(SELF_TEST_VECTORS.digestAbc.sha256);
     expect(narrowed.hmac('sha512', new Uint8Array(1), new Uint8Array(1))).toHaveLength(64); // HMAC-SHA512 passed its own test
@@ -327,6 +340,25 @@ describe('broken engines are caught and narrowed', () => {
     expect(narrowed.rsa).toBeUndefined();
     expect(narrowed.aes).toBe(engine.aes);
     expect(narrowed.curves).toEqual(engine.curves);
+  });
+
+  it('an offered algorithm without a known-answer test in the build fails and is disabled', () => {
+    // The portable engine's curves and digests on an engine that carries no extended tests (as on the Pico).
+    const engine: CryptoEngine = { ...portableEngine, name: 'untested', knownAnswerTests: undefined };
+    const { engine: narrowed, report } = selfTestedEngine(engine);
+    const untested = [...HASHES.filter((hash) => hash !== 'sha256')];
+    expect(failedAlgorithms(report)).toEqual([
+      ...untested,
+      ...untested.map((hash) => `hmac-${hash}`),
+      ...EC_CURVES.filter((curve) => curve !== 'secp256r1'),
+      'aes',
+    ]);
+    expect(report.failed[0]?.detail).toBe('no known-answer test for sha1 in this build');
+    expect(narrowed.hashes).toEqual(['sha256']);
+    expect(narrowed.curves).toEqual(['secp256r1']);
+    expect(narrowed.aes).toBeUndefined();
+    expect(() => narrowed.digest('sha384', new Uint8Array(1))).toThrow(/sha384 is disabled/);
+    expect(toHex(narrowed.digest('sha256', new TextEncoder().encode('abc')))).toBe(SELF_TEST_VECTORS.digestAbc.sha256);
   });
 
   it('narrowEngine keeps the report as the single source: an empty report changes nothing', () => {

@@ -49,8 +49,10 @@ import {
 import { promisify } from 'node:util';
 import { aesCmac } from './cmac.js';
 import { portableEngine } from './portable.js';
+import { EXTENDED_KNOWN_ANSWER_TESTS } from './self-test-extended.js';
 import {
   EC_CURVES,
+  HASH_NAMES,
   constantTimeEqual,
   curveByteLength,
   ecSeedLength,
@@ -788,6 +790,8 @@ export const nodeEngine: CryptoEngine = {
   rsa: nodeRsa,
   aes: nodeAes,
   curves: SUPPORTED_CURVES,
+  hashes: HASH_NAMES,
+  knownAnswerTests: EXTENDED_KNOWN_ANSWER_TESTS,
   digest: (hash, data) => digest(hash, data),
   hmac: (hash, key, data) => hmac(hash, key, data),
   pbkdf2Sha256: (password, salt, iterations, length) => take(pbkdf2Sync(password, salt, iterations, length, 'sha256')),

@@ -7,7 +7,10 @@ import { cbc, cmac, ctr, gcm } from '@noble/ciphers/aes.js';
 import { brainpoolP256r1, brainpoolP384r1, brainpoolP512r1 } from '@noble/curves/misc.js';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { sha1 } from '@noble/hashes/legacy.js';
+import { sha224, sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import { nobleSymmetric } from './noble-symmetric.js';
+import { EXTENDED_KNOWN_ANSWER_TESTS } from './self-test-extended.js';
 import { EC_CURVES, ecSeedLength, type AesEngine, type CryptoEngine, type CurveName } from './types.js';
 
 const curves = {
@@ -50,7 +53,8 @@ export const portableEngine: CryptoEngine = {
   name: 'portable',
   aes: portableAes,
   curves: EC_CURVES,
-  ...nobleSymmetric,
+  ...nobleSymmetric({ sha1, sha224, sha256, sha384, sha512 }),
+  knownAnswerTests: EXTENDED_KNOWN_ANSWER_TESTS,
   ecGenerate(curve, randomness) {
     const implementation = curveOf(curve);
     const needed = ecSeedLength(curve);

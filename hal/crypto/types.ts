@@ -11,7 +11,18 @@
 export const EC_CURVES = ['secp256r1', 'secp384r1', 'secp521r1', 'secp256k1', 'brainpoolP256r1', 'brainpoolP384r1', 'brainpoolP512r1'] as const;
 export type CurveName = (typeof EC_CURVES)[number];
 
-export type HashName = 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
+export const HASH_NAMES = ['sha1', 'sha224', 'sha256', 'sha384', 'sha512'] as const;
+export type HashName = (typeof HASH_NAMES)[number];
+
+/**
+ * One algorithm's power-on known-answer test (hal/crypto/self-test.ts runs them): `run` throws when the engine
+ * gives a wrong answer. `algorithm` names what a failure disables: a hash (`sha384`), `hmac-<hash>`, a curve,
+ * `rsa` or `aes`.
+ */
+export interface KnownAnswerTest {
+  readonly algorithm: string;
+  run(engine: CryptoEngine): void;
+}
 
 export interface EcKeyPair {
   readonly privateKey: Uint8Array;
@@ -69,6 +80,14 @@ export interface CryptoEngine {
   readonly aes?: AesEngine;
   /** Curves this engine implements. */
   readonly curves: readonly CurveName[];
+  /** Digests this engine implements (digest and hmac throw for any other); SHA-256 is required. */
+  readonly hashes: readonly HashName[];
+  /**
+   * Known-answer tests for what the engine offers beyond the device profile (self-test.ts carries SHA-256,
+   * HMAC-SHA256, PBKDF2, HKDF, ChaCha20-Poly1305 and P-256). An offered algorithm without a test fails its
+   * self-test and is disabled, so every algorithm in use has been checked at power-on.
+   */
+  readonly knownAnswerTests?: readonly KnownAnswerTest[];
   digest(hash: HashName, data: Uint8Array): Uint8Array;
   hmac(hash: HashName, key: Uint8Array, data: Uint8Array): Uint8Array;
   pbkdf2Sha256(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Uint8Array;
