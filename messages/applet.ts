@@ -2,7 +2,7 @@
  * The applet actor's protocol: one parsed, de-chained command APDU in, response data and a status word out.
  */
 import { defineProtocol, empty, op } from './protocol.js';
-import { t } from './schema.js';
+import * as t from './fields.js';
 import { session } from './transport.js';
 
 export const MAX_COMMAND_DATA_BYTES = 65_535;

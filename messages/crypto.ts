@@ -3,7 +3,7 @@
  * duration of one operation.
  */
 import { defineProtocol, empty, op } from './protocol.js';
-import { t } from './schema.js';
+import * as t from './fields.js';
 import { session } from './transport.js';
 
 const failed = t.struct({ detail: t.text() });

@@ -4,7 +4,7 @@
  * with its access rules. Key material never leaves through this protocol: key files are never readable.
  */
 import { defineProtocol, empty, op } from './protocol.js';
-import { t } from './schema.js';
+import * as t from './fields.js';
 import { MAX_FILE_BYTES } from './storage.js';
 import { session } from './transport.js';
 

@@ -2,7 +2,7 @@
  * The lifecycle actor's protocol: device identity, commissioning (INITIALIZE DEVICE) and the stage.
  */
 import { defineProtocol, empty, op } from './protocol.js';
-import { t } from './schema.js';
+import * as t from './fields.js';
 
 export const DEVICE_STAGES = ['booting', 'needsRecommissioning', 'installing', 'installed', 'initializing', 'commissioned', 'operational', 'checkingSoPin', 'wiping'] as const;
 

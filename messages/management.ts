@@ -2,7 +2,7 @@
  * The management applet (AID A0 58 3F C1 9B 7E 4F 21, the "rescue" applet of the original firmware): device
  * information for the management tool, encoded as CBOR with this schema (the client validates it the same way).
  */
-import { t } from './schema.js';
+import * as t from './fields.js';
 
 export const MANAGEMENT_AID = Uint8Array.of(0xa0, 0x58, 0x3f, 0xc1, 0x9b, 0x7e, 0x4f, 0x21);
 /** INS of GET DEVICE INFO in the management applet (CLA 80, P1 P2 00 00, Le 00 00). */

@@ -3,7 +3,7 @@
  * key-encryption key that a verified user PIN unlocks (handed only to the key store).
  */
 import { defineProtocol, empty, op } from './protocol.js';
-import { t } from './schema.js';
+import * as t from './fields.js';
 import { session } from './transport.js';
 
 export const PIN_REFERENCES = ['user', 'so'] as const;

@@ -10,7 +10,8 @@
  * refused, badMessage, unknownOperation), so callers handle them with the same exhaustive switch.
  */
 import { Encoder } from 'cbor-x';
-import { DecodeError, assertNever, redact, t, validate, type Infer, type StructField, type Field } from './schema.js';
+import * as t from './fields.js';
+import { DecodeError, assertNever, redact, validate, type Infer, type StructField, type Field } from './schema.js';
 
 export type AnyStruct = StructField<Record<string, Field>>;
 

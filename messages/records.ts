@@ -2,7 +2,7 @@
  * The registry of everything the firmware persists: internal file ids (outside the SmartCard-HSM ranges of
  * protocol.md section 5) and the CBOR schema of each record. Retired ids are never reused.
  */
-import { t } from './schema.js';
+import * as t from './fields.js';
 
 export const INTERNAL_FILES = {
   /** Device configuration: lifecycle stage, options, format version (lifecycle actor). */

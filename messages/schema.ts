@@ -60,32 +60,6 @@ export type InferStruct<S extends Record<string, Field>> = Simplify<
   }
 >;
 
-const DEFAULT_BYTES_MAX = 65_536;
-const DEFAULT_TEXT_MAX = 1_024;
-const DEFAULT_LIST_MAX = 10_000;
-
-/** Field constructors. */
-export const t = {
-  uint: (max: number = Number.MAX_SAFE_INTEGER): UintField => ({ kind: 'uint', max }),
-  int: (min: number = Number.MIN_SAFE_INTEGER, max: number = Number.MAX_SAFE_INTEGER): IntField => ({ kind: 'int', min, max }),
-  bool: (): BoolField => ({ kind: 'bool' }),
-  bytes: (options: { min?: number; max?: number; sensitive?: boolean } = {}): BytesField => ({
-    kind: 'bytes',
-    min: options.min ?? 0,
-    max: options.max ?? DEFAULT_BYTES_MAX,
-    sensitive: options.sensitive ?? false,
-  }),
-  text: (options: { max?: number; sensitive?: boolean } = {}): TextField => ({
-    kind: 'text',
-    max: options.max ?? DEFAULT_TEXT_MAX,
-    sensitive: options.sensitive ?? false,
-  }),
-  enumOf: <const V extends readonly string[]>(...values: V): EnumField<V> => ({ kind: 'enum', values }),
-  list: <F extends Field>(of: F, max: number = DEFAULT_LIST_MAX): ListField<F> => ({ kind: 'list', of, max }),
-  struct: <S extends Record<string, Field>>(fields: S): StructField<S> => ({ kind: 'struct', fields }),
-  optional: <F extends Field>(of: F): OptionalField<F> => ({ kind: 'optional', of }),
-};
-
 /** The only error a decoder throws: where in the value the problem is and what it is. */
 export class DecodeError extends Error {
   override readonly name = 'DecodeError';

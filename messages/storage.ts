@@ -3,7 +3,7 @@
  * Every write is atomic: after a power cut the store holds the file as it was before or as it is after.
  */
 import { defineProtocol, op, empty } from './protocol.js';
-import { t } from './schema.js';
+import * as t from './fields.js';
 
 /** Largest file the store accepts, in bytes. */
 export const MAX_FILE_BYTES = 4096;

@@ -3,7 +3,7 @@
  * One `apdu` carries one command APDU as received and answers with one response APDU (data || SW1 SW2).
  */
 import { defineProtocol, empty, op } from './protocol.js';
-import { t } from './schema.js';
+import * as t from './fields.js';
 
 /** Largest command APDU accepted from a link: extended Lc (65535) plus header and Le. */
 export const MAX_COMMAND_APDU_BYTES = 65_535 + 9;

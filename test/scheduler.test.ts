@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { defineActor, Scheduler, type TraceEntry } from '../actors/scheduler.js';
 import { ManualTime } from '../hal/sim/time.js';
 import { defineProtocol, encodeEnvelope, decodeEnvelope, empty, fail, ok, op } from '../messages/protocol.js';
-import { t, toHex } from '../messages/schema.js';
+import * as t from '../messages/fields.js';
+import { toHex } from '../messages/schema.js';
 
 // Test-only protocols: a counter that can crash and wait, a relay that calls the counter, and a sink nobody may call.
 const counterProtocol = defineProtocol('counter', {

@@ -47,7 +47,8 @@ import { FileDeviceSecret, loggingLed, monotonicClock, noWatchdog, nodeTimers, o
 import type { Flash, FlashGeometry, Hal } from '../../hal/types.js';
 import { cryptoProtocol } from '../../messages/crypto.js';
 import { decodeEnvelope, defineProtocol, encodeEnvelope, lookupOperation, ok, op } from '../../messages/protocol.js';
-import { t, validate } from '../../messages/schema.js';
+import * as t from '../../messages/fields.js';
+import { validate } from '../../messages/schema.js';
 import { transportProtocol } from '../../messages/transport.js';
 
 // ---------------------------------------------------------------------------------------------------------
