@@ -10,6 +10,10 @@
  *   `cbor-x` -> hal/rp2040/cbor.ts (the pinned option set, byte-identical),
  *   `@noble/curves/*` -> hal/rp2040/curve-domains.ts (P-256 domain constants for actors/card/cvc.ts).
  * - A one-line prelude (KALUMA_PRELUDE) polyfills Object.hasOwn before any module runs.
+ * - TypeScript `private` members get short names where tools/pico-mangle.ts proves the renaming cannot reach
+ *   anything else (a first pass finds the bundled files, the second renames).
+ * - Class fields are plain assignments in the constructor (`useDefineForClassFields: false`): no defineProperty
+ *   helper per field. Nothing in the firmware relies on define semantics (no field shadows an accessor).
  * - Budget: at most 120 KiB minified (the 180 KB JerryScript heap holds the parsed program, ~0.85 x the source,
  *   plus everything the firmware allocates). The size and its breakdown are printed; over budget the build fails
  *   (exit 1, nothing written) unless `--allow-over-budget` is given (for measurements).
@@ -20,6 +24,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { analysePrivateMembers, manglePattern } from './pico-mangle.js';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const PICO_BUDGET_BYTES = 120 * 1024;
@@ -54,6 +59,8 @@ export interface PicoBundle {
   /** Minified bytes per origin (package or project folder), largest first. */
   readonly breakdown: readonly (readonly [string, number])[];
   readonly metafile: esbuild.Metafile;
+  /** How many private member names were shortened (tools/pico-mangle.ts). */
+  readonly renamedMembers: number;
 }
 
 function origin(path: string): string {
@@ -66,8 +73,8 @@ function origin(path: string): string {
   return parts.length > 1 ? parts.slice(0, -1).join('/') : path;
 }
 
-export async function buildPicoBundle(): Promise<PicoBundle> {
-  const result = await esbuild.build({
+function bundleOptions(): esbuild.BuildOptions & { write: false; metafile: true } {
+  return {
     stdin: {
       contents: "import { startPico } from './boards/pico.ts';\nstartPico();\n",
       resolveDir: PROJECT_ROOT,
@@ -89,7 +96,17 @@ export async function buildPicoBundle(): Promise<PicoBundle> {
     plugins: [substitutesPlugin],
     logLevel: 'silent',
     absWorkingDir: PROJECT_ROOT,
-  });
+    tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } },
+  };
+}
+
+export async function buildPicoBundle(): Promise<PicoBundle> {
+  const firstPass = await esbuild.build(bundleOptions());
+  const inputs = Object.keys(firstPass.metafile.inputs).filter((path) => !path.startsWith('<') && path !== 'pico-entry.ts');
+  const projectFiles = inputs.filter((path) => !path.includes('node_modules/')).map((path) => join(PROJECT_ROOT, path));
+  const dependencyFiles = inputs.filter((path) => path.includes('node_modules/')).map((path) => join(PROJECT_ROOT, path));
+  const mangling = analysePrivateMembers(projectFiles, dependencyFiles);
+  const result = await esbuild.build({ ...bundleOptions(), mangleProps: manglePattern(mangling.names) });
   const code = result.outputFiles[0].text;
   const bytes = Buffer.byteLength(code, 'utf8');
   const totals = new Map<string, number>();
@@ -97,12 +114,14 @@ export async function buildPicoBundle(): Promise<PicoBundle> {
     for (const [path, input] of Object.entries(output.inputs)) totals.set(origin(path), (totals.get(origin(path)) ?? 0) + input.bytesInOutput);
   }
   const breakdown = [...totals.entries()].sort((a, b) => b[1] - a[1]);
-  return { code, bytes, overBudget: bytes > PICO_BUDGET_BYTES, breakdown, metafile: result.metafile };
+  return { code, bytes, overBudget: bytes > PICO_BUDGET_BYTES, breakdown, metafile: result.metafile, renamedMembers: mangling.names.length };
 }
 
 export function describeBundle(bundle: PicoBundle): string {
   const kib = (value: number) => `${(value / 1024).toFixed(1)} KiB`;
-  const lines = [`pico bundle: ${bundle.bytes} bytes (${kib(bundle.bytes)}) minified; budget ${kib(PICO_BUDGET_BYTES)}: ${bundle.overBudget ? 'OVER BUDGET' : 'ok'}`];
+  const lines = [
+    `pico bundle: ${bundle.bytes} bytes (${kib(bundle.bytes)}) minified, ${bundle.renamedMembers} private members renamed; budget ${kib(PICO_BUDGET_BYTES)}: ${bundle.overBudget ? 'OVER BUDGET' : 'ok'}`,
+  ];
   for (const [name, size] of bundle.breakdown) if (size >= 512) lines.push(`  ${kib(size).padStart(10)}  ${name}`);
   return lines.join('\n');
 }
