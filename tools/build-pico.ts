@@ -3,8 +3,8 @@
  *
  * - One script, IIFE: Kaluma parses the program as a strict-mode script (not a module); built-in modules
  *   (`flash`, `rp2`, `wdt`) are reached at run time through Kaluma's global `require`, never bundled.
- * - esbuild, target es2019 with BigInt kept (`?.`, `??`, logical assignment and class features lowered:
- *   JerryScript lacks them), minified.
+ * - esbuild, target es2019 with BigInt and `??` kept (JerryScript has both; `?.`, logical assignment and
+ *   private class features are lowered: it lacks them), minified.
  * - Device substitutes (same behaviour, tested against the originals in test/pico-runtime.test.ts):
  *   `xstate` -> hal/rp2040/machine.ts (a statechart interpreter for the subset machines/ use),
  *   `cbor-x` -> hal/rp2040/cbor.ts (the pinned option set, byte-identical),
@@ -87,7 +87,8 @@ function bundleOptions(): esbuild.BuildOptions & { write: false; metafile: true 
     platform: 'neutral',
     mainFields: ['module', 'main'],
     target: 'es2019',
-    supported: { bigint: true },
+    // JerryScript has BigInt and `??` (rp2040-kaluma.md); everything newer than es2019 besides them is lowered.
+    supported: { bigint: true, 'nullish-coalescing': true },
     minify: true,
     legalComments: 'none',
     banner: { js: KALUMA_PRELUDE },
