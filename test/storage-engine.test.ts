@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../actors/storage/crc32.js';
 import { LogStore, RECORD_HEADER_BYTES, SECTOR_HEADER_BYTES, encodeSectorHeader, layoutFor } from '../actors/storage/log-store.js';
+import { MeasuredLogStore } from '../actors/storage/log-store-statistics.js';
 import { SeededEntropy } from '../hal/sim/entropy.js';
 import { SimFlash } from '../hal/sim/flash.js';
 import { FlashError, type FlashGeometry } from '../hal/types.js';
@@ -9,9 +10,9 @@ import { MAX_FILE_BYTES } from '../messages/storage.js';
 const SMALL: FlashGeometry = { sectorSize: 4096, pageSize: 256, sectorCount: 16 };
 const PICO: FlashGeometry = { sectorSize: 4096, pageSize: 256, sectorCount: 256 };
 
-function mounted(geometry: FlashGeometry = SMALL): { flash: SimFlash; store: LogStore } {
+function mounted(geometry: FlashGeometry = SMALL): { flash: SimFlash; store: MeasuredLogStore } {
   const flash = new SimFlash(geometry);
-  const store = new LogStore(flash);
+  const store = new MeasuredLogStore(flash);
   const outcome = store.mount();
   if (!outcome.ok) throw new Error('a blank region must mount');
   return { flash, store };
@@ -176,7 +177,7 @@ describe('file operations', () => {
   it('tells its listener when a write has to compact first', () => {
     const flash = new SimFlash(SMALL);
     const events: string[] = [];
-    const store = new LogStore(flash, { compactionStarted: () => events.push('started'), compactionFinished: () => events.push('finished') });
+    const store = new MeasuredLogStore(flash, { compactionStarted: () => events.push('started'), compactionFinished: () => events.push('finished') });
     store.mount();
     for (let round = 0; round < 40; round++) valueOf(store.put(round % 3, fill(round, 3000)));
     expect(events.length).toBeGreaterThan(0);

@@ -15,7 +15,8 @@
  * to replay just that cut with a narrative. STORAGE_POWER_LOSS_FULL=1 makes every scenario exhaustive and longer.
  */
 import { describe, expect, it } from 'vitest';
-import { LogStore, type StoreStatistics } from '../actors/storage/log-store.js';
+import { LogStore } from '../actors/storage/log-store.js';
+import { MeasuredLogStore, type StoreStatistics } from '../actors/storage/log-store-statistics.js';
 import { SeededEntropy } from '../hal/sim/entropy.js';
 import { SimFlash, formatReplayId, mixSeed, parseReplayId, type FaultReplay } from '../hal/sim/flash.js';
 import { FlashError, type FlashGeometry } from '../hal/types.js';
@@ -452,7 +453,7 @@ function runScenario(scenario: Scenario, replay?: FaultReplay): Figures {
   };
   const main = new SimFlash(scenario.geometry);
   const work = new SimFlash(scenario.geometry);
-  let store = new LogStore(main);
+  let store = new MeasuredLogStore(main);
   expect(store.mount().ok).toBe(true);
   let model: Model = new Map();
 
@@ -523,7 +524,7 @@ function runScenario(scenario: Scenario, replay?: FaultReplay): Figures {
         main.restore(result.image);
         model = result.matched === 'before' ? before : after;
       }
-      store = new LogStore(main);
+      store = new MeasuredLogStore(main);
       const remounted = store.mount();
       if (!remounted.ok || remounted.report.recoveryNeeded) throw new Error(`${scenario.name} operation ${index}: the recovered cut image does not mount cleanly`);
     } else {
@@ -532,7 +533,7 @@ function runScenario(scenario: Scenario, replay?: FaultReplay): Figures {
     if (!fromCut && index % 97 === 0) {
       // A periodic clean remount: what the running store believes must be what a fresh mount reads.
       const running = store.capacity();
-      store = new LogStore(main);
+      store = new MeasuredLogStore(main);
       const remounted = store.mount();
       if (!remounted.ok || remounted.report.recoveryNeeded) throw new Error(`${scenario.name} operation ${index}: clean image needs recovery`);
       expect(store.capacity()).toEqual(running);

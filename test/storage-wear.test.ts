@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { LogStore } from '../actors/storage/log-store.js';
+import { MeasuredLogStore } from '../actors/storage/log-store-statistics.js';
 import { SeededEntropy } from '../hal/sim/entropy.js';
 import { SimFlash } from '../hal/sim/flash.js';
 import type { FlashGeometry } from '../hal/types.js';
@@ -20,7 +21,7 @@ describe('wear levelling', () => {
   it(`${UPDATES} updates with hot and cold files spread erases evenly`, () => {
     const started = performance.now();
     const flash = new SimFlash(GEOMETRY);
-    const store = new LogStore(flash);
+    const store = new MeasuredLogStore(flash);
     expect(store.mount().ok).toBe(true);
     const random = new SeededEntropy(0x5eed);
     const sizes: number[] = [];

@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LogStore } from '../actors/storage/log-store.js';
+import { MeasuredLogStore } from '../actors/storage/log-store-statistics.js';
 import { FileFlash } from '../hal/host/flash.js';
 import { SeededEntropy } from '../hal/sim/entropy.js';
 import { SimFlash } from '../hal/sim/flash.js';
@@ -58,7 +59,7 @@ function fillStore(store: LogStore, random: SeededEntropy): void {
 
 function measure(name: string, flash: Flash, updates: number): Measurement {
   const random = new SeededEntropy(2024);
-  const store = new LogStore(flash);
+  const store = new MeasuredLogStore(flash);
   const first = store.mount();
   if (!first.ok) throw new Error(`mount: ${first.failure.detail}`);
   fillStore(store, random);

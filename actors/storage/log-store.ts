@@ -247,23 +247,15 @@ export interface MountReport {
 }
 export type MountOutcome = { ok: true; report: MountReport } | { ok: false; failure: StoreFailure };
 
-export interface StoreStatistics {
-  readonly erasesBySector: readonly number[];
-  readonly eraseCalls: number;
-  readonly programCalls: number;
-  readonly bytesProgrammed: number;
-  /** File bytes handed to put/patch. */
-  readonly callerBytes: number;
-  readonly reclaims: number;
-  readonly recordsCopied: number;
-  /** Live records dropped by compaction because their bytes no longer passed the CRC (flash decay). */
-  readonly corruptRecordsDropped: number;
-}
-
 /** Told when a write has to compact first (the storage machine's `compacting` state). */
 export interface CompactionListener {
   compactionStarted(): void;
   compactionFinished(): void;
+  /**
+   * After each reclaim of the tail sector: how many live records it carried forward, and how many it had to drop
+   * because their bytes no longer passed the CRC (flash decay). For statistics (log-store-statistics.ts).
+   */
+  tailReclaimed?(recordsCopied: number, corruptRecordsDropped: number): void;
 }
 
 export type SectorCondition = 'blank' | 'live' | 'retired' | 'dirty';
@@ -356,15 +348,6 @@ export class LogStore {
   private newestMarker: MarkerEntry | undefined;
   private markerLive = false;
   private usedBytes = 0;
-
-  private readonly erasesBySector: number[];
-  private eraseCalls = 0;
-  private programCalls = 0;
-  private bytesProgrammed = 0;
-  private callerBytes = 0;
-  private reclaims = 0;
-  private recordsCopied = 0;
-  private corruptRecordsDropped = 0;
   private flashTouched = false;
 
   constructor(
@@ -374,7 +357,6 @@ export class LogStore {
     this.geometry = flash.geometry;
     this.layout = layoutFor(flash.geometry);
     this.payload = this.layout.payloadBytes;
-    this.erasesBySector = new Array<number>(flash.geometry.sectorCount).fill(0);
   }
 
   get status(): StoreStatus {
@@ -690,7 +672,7 @@ export class LogStore {
     requireFileId(fileId);
     if (this.statusValue !== 'mounted') return fail(this.unavailable());
     if (data.length > MAX_FILE_BYTES) return fail({ code: 'tooLarge', size: data.length, max: MAX_FILE_BYTES });
-    return this.mutate(() => this.writeFile(fileId, data, data.length));
+    return this.mutate(() => this.writeFile(fileId, data));
   }
 
   /** Writes `data` at `offset` (at most the file's size) of an existing file, growing it if needed. */
@@ -707,7 +689,7 @@ export class LogStore {
     const updated = new Uint8Array(size);
     updated.set(current);
     updated.set(data, offset);
-    return this.mutate(() => this.writeFile(fileId, updated, data.length));
+    return this.mutate(() => this.writeFile(fileId, updated));
   }
 
   delete(fileId: number): DeleteResult {
@@ -773,19 +755,6 @@ export class LogStore {
     });
   }
 
-  statistics(): StoreStatistics {
-    return {
-      erasesBySector: [...this.erasesBySector],
-      eraseCalls: this.eraseCalls,
-      programCalls: this.programCalls,
-      bytesProgrammed: this.bytesProgrammed,
-      callerBytes: this.callerBytes,
-      reclaims: this.reclaims,
-      recordsCopied: this.recordsCopied,
-      corruptRecordsDropped: this.corruptRecordsDropped,
-    };
-  }
-
   /** Each physical sector's role (for diagnostics and tests). */
   describeSectors(): SectorDescription[] {
     return this.sectors.map((sector, physical) => ({
@@ -798,7 +767,7 @@ export class LogStore {
   // -------------------------------------------------------------------------------------------------------
   // Writing
 
-  private writeFile(fileId: number, data: Uint8Array, callerBytes: number): Result<{ size: number }, FullError | UnavailableError> {
+  private writeFile(fileId: number, data: Uint8Array): Result<{ size: number }, FullError | UnavailableError> {
     const recordBytes = RECORD_HEADER_BYTES + data.length;
     const available = Math.max(0, this.layout.capacityBytes - this.usedBytes);
     if (recordBytes > available) return fail({ code: 'full', needed: recordBytes, available });
@@ -808,7 +777,6 @@ export class LogStore {
     const previous = this.files.get(fileId);
     this.usedBytes += recordBytes - (previous === undefined ? 0 : RECORD_HEADER_BYTES + previous.dataLength);
     this.files.set(fileId, { seq, address, dataLength: data.length, dataCrc: crc32(data) });
-    this.callerBytes += callerBytes;
     return ok({ size: data.length });
   }
 
@@ -881,6 +849,8 @@ export class LogStore {
   /** Copies the tail's live records to the head, then marks the tail retired (section 5). */
   private reclaimTail(): void {
     if (this.live.length < 2) throw new StoreFault('cannot reclaim the head sector');
+    let copied = 0;
+    let dropped = 0;
     for (const resident of this.tailResidents()) {
       const bytes = this.readLog(resident.entry.address, resident.recordBytes);
       const header = parseRecordHeader(bytes.subarray(0, RECORD_HEADER_BYTES));
@@ -889,18 +859,18 @@ export class LogStore {
         if (resident.fileId !== undefined) this.files.delete(resident.fileId);
         else this.markerLive = false;
         this.usedBytes = this.computeUsedBytes();
-        this.corruptRecordsDropped += 1;
+        dropped += 1;
         continue;
       }
       resident.entry.address = this.appendRecord(bytes);
-      this.recordsCopied += 1;
+      copied += 1;
     }
     const tail = this.live[0];
     this.programChecked(tail * this.geometry.sectorSize + RETIRED_FLAG_OFFSET, new Uint8Array([0x00]));
     this.sectors[tail] = { condition: 'retired', seq: this.tailSeq };
     this.live.shift();
     this.tailSeq += 1;
-    this.reclaims += 1;
+    this.listener?.tailReclaimed?.(copied, dropped);
   }
 
   /** Steps (b)-(d) of a wipe whose committed marker is the newest (section 8). */
@@ -998,8 +968,6 @@ export class LogStore {
 
   private eraseSector(physical: number): void {
     this.flashTouched = true;
-    this.eraseCalls += 1;
-    this.erasesBySector[physical] += 1;
     this.flash.erase(physical);
     this.sectors[physical] = { condition: 'blank', seq: -1 };
   }
@@ -1016,8 +984,6 @@ export class LogStore {
 
   private programChecked(address: number, bytes: Uint8Array): void {
     this.flashTouched = true;
-    this.programCalls += 1;
-    this.bytesProgrammed += bytes.length;
     this.flash.program(address, bytes);
   }
 
