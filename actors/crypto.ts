@@ -3,14 +3,16 @@
  *
  * Owns: every use of private key material (it receives a key unsealed from the key store, uses it for one
  * operation and zeroes its copy), key generation, the device key pair (internal file 0x1003, sealed under the
- * device secret) and the randomness it hands out.
+ * device secret) and the randomness it hands out. The algorithms are the families the board passes
+ * (actors/crypto/ec.ts always; rsa.ts and aes.ts on the host boards): what the board leaves out is refused as
+ * `unsupported` and not reported in `capabilities`.
  * Accepts: cryptoProtocol (random, capabilities, createDeviceIdentity, deviceSign, generateKeyPair,
  * generateSecretKey, sign, decipher, cipher).
  * Calls: storage (the sealed device key, the device certificate 2F02), keystore (storeKey, loadKey: only this
  * actor may call them, the board's operation capabilities say so).
  */
 import type { DeviceSecret, Entropy } from '../hal/types.js';
-import { ecSeedLength, zeroize, type CryptoEngine, type CurveName } from '../hal/crypto/types.js';
+import { ecSeedLength, zeroize, type CryptoEngine } from '../hal/crypto/types.js';
 import { keystoreProtocol } from '../messages/keystore.js';
 import type { ErrorOf } from '../messages/protocol.js';
 import { cryptoProtocol } from '../messages/crypto.js';
@@ -18,14 +20,27 @@ import { cbor, fail, ok } from '../messages/protocol.js';
 import { CARD_FILES, INTERNAL_FILES, deviceKeyRecord } from '../messages/records.js';
 import { validate } from '../messages/schema.js';
 import { storageProtocol } from '../messages/storage.js';
-import { authenticatedRequest, cvBody, cvCertificate, ecPublicKeyTlv, outerSignedPart, parseCvCertificate, rsaPublicKeyTlv } from './card/cvc.js';
-import { uintBytes } from './card/tlv.js';
+import { authenticatedRequest, cvBody, cvCertificate, ecPublicKeyTlv, outerSignedPart, parseCvCertificate } from './card/cvc.js';
 import type { ActorContext } from './actor.js';
-import { cipher, decipher, sign, type OperationResult, type UnsealedKey } from './crypto/operations.js';
+import {
+  cipher,
+  decipher,
+  hasAes,
+  hasRsa,
+  noAes,
+  noRsa,
+  sign,
+  type KeyPairGeneration,
+  type OperationFamilies,
+  type OperationResult,
+  type UnsealedKey,
+} from './crypto/operations.js';
 import { defineActor, type RegisteredActor } from './scheduler.js';
 
 export interface CryptoActorOptions {
   readonly engine: CryptoEngine;
+  /** The algorithm families this board offers (EC always; RSA and AES where the board carries them). */
+  readonly families: OperationFamilies;
   readonly entropy: Entropy;
   readonly deviceSecret: DeviceSecret;
   /** Clock for certificate dates (wall time). */
@@ -37,33 +52,8 @@ export interface CryptoActorOptions {
 const encoder = new TextEncoder();
 const DEVICE_CURVE = 'secp256r1';
 
-/** RSA modulus sizes offered (OpenSC accepts multiples of 256 from 1024). */
-export const RSA_BITS = [1024, 2048, 3072, 4096] as const;
-export const AES_BITS = [128, 192, 256] as const;
 /** Room left for the private-key description (C4xx) OpenSC writes after generating a key. */
 const DESCRIPTOR_RESERVE_BYTES = 1024;
-
-export function curveBits(curve: CurveName): number {
-  switch (curve) {
-    case 'secp256r1':
-    case 'secp256k1':
-    case 'brainpoolP256r1':
-      return 256;
-    case 'secp384r1':
-    case 'brainpoolP384r1':
-      return 384;
-    case 'secp521r1':
-      return 521;
-    case 'brainpoolP512r1':
-      return 512;
-  }
-}
-
-function exponentBytes(exponent: number): Uint8Array {
-  let length = 1;
-  while (length < 4 && exponent >= 2 ** (8 * length)) length++;
-  return uintBytes(exponent, length);
-}
 
 type KeyFailure =
   | { code: 'notFound' }
@@ -112,7 +102,7 @@ function operationAnswer<K extends string>(result: OperationResult, field: K): {
 export const DEVICE_CHR_SEQUENCE = '00001';
 
 export function createCryptoActor(options: CryptoActorOptions): RegisteredActor {
-  const { engine, entropy, deviceSecret } = options;
+  const { engine, families, entropy, deviceSecret } = options;
   const sealKey = (): Uint8Array => engine.hkdfSha256(deviceSecret.get(), new Uint8Array(0), encoder.encode('device-key-seal'), 32);
 
   /** Signs SHA-256(data) with the device key (unsealed for this one signature, then zeroed). Returns r || s. */
@@ -146,8 +136,8 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
           ok({
             engine: engine.name,
             curves: [...engine.curves],
-            rsaBits: engine.rsa ? [...RSA_BITS] : [],
-            aesBits: engine.aes ? [...AES_BITS] : [],
+            rsaBits: families.rsa && hasRsa(engine) ? [...families.rsa.bits] : [],
+            aesBits: families.aes && hasAes(engine) ? [...families.aes.bits] : [],
             selfTestsPassed: [...(options.selfTests?.passed ?? [])],
             selfTestsFailed: (options.selfTests?.failed ?? []).map((failure) => ({ algorithm: failure.algorithm, detail: failure.detail })),
           }),
@@ -156,34 +146,21 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
           const deviceCertificate = await context.call(storageProtocol, 'read', { fileId: CARD_FILES.deviceCertificate });
           const device = deviceCertificate.ok ? parseCvCertificate(deviceCertificate.value.data) : undefined;
           if (!device) return fail({ code: 'failed' as const, detail: 'no device certificate to sign the request with' });
-          let material: Uint8Array;
-          let publicKeyTlv: Uint8Array;
-          let innerSign: (body: Uint8Array) => Uint8Array;
-          let stored: { kind: 'ec' | 'rsa'; bits: number; curve?: CurveName; publicKey: Uint8Array; publicExponent?: Uint8Array };
-          if (request.kind === 'ec') {
-            const curve = request.curve;
-            if (curve === undefined || !engine.curves.includes(curve)) return fail({ code: 'unsupported' as const, detail: `curve ${curve ?? 'unknown'} is not offered` });
-            const pair = engine.ecGenerate(curve, entropy.randomBytes(ecSeedLength(curve)));
-            material = pair.privateKey;
-            publicKeyTlv = ecPublicKeyTlv(curve, pair.publicKey);
-            innerSign = (body) => engine.ecSign(curve, pair.privateKey, engine.digest('sha256', body));
-            stored = { kind: 'ec', bits: curveBits(curve), curve, publicKey: pair.publicKey };
-          } else {
-            const rsa = engine.rsa;
-            const bits = request.bits ?? 2048;
-            const exponent = request.publicExponent ?? 65537;
-            if (!rsa) return fail({ code: 'unsupported' as const, detail: `the ${engine.name} engine has no RSA` });
-            if (!(RSA_BITS as readonly number[]).includes(bits)) return fail({ code: 'unsupported' as const, detail: `RSA-${bits} is not offered (${RSA_BITS.join(', ')})` });
-            if (exponent !== 65537) return fail({ code: 'unsupported' as const, detail: 'only the public exponent 65537 is offered' });
-            const pair = await rsa.generate(bits, exponent);
-            material = pair.privateKey;
-            publicKeyTlv = rsaPublicKeyTlv(pair.modulus, exponentBytes(exponent));
-            innerSign = (body) => rsa.signPkcs1(pair.privateKey, 'sha256', engine.digest('sha256', body));
-            stored = { kind: 'rsa', bits, publicKey: pair.modulus, publicExponent: exponentBytes(exponent) };
+          // EC generation is synchronous (no await: the scheduler's delivery order stays what it was).
+          let generated: KeyPairGeneration;
+          switch (request.kind) {
+            case 'ec':
+              generated = families.ec.generateKeyPair(engine, request.curve, entropy);
+              break;
+            case 'rsa':
+              generated = families.rsa && hasRsa(engine) ? await families.rsa.generateKeyPair(engine, request.bits, request.publicExponent) : { ok: false, detail: noRsa(engine) };
+              break;
           }
+          if (!generated.ok) return fail({ code: 'unsupported' as const, detail: generated.detail });
+          const { material, publicKeyTlv, signBody, stored } = generated.pair;
           try {
             const body = cvBody({ car: request.car, chr: request.chr, publicKey: publicKeyTlv });
-            const certificate = cvCertificate(body, innerSign(body));
+            const certificate = cvCertificate(body, signBody(body));
             const outer = await signWithDeviceKey(context, outerSignedPart(certificate, device.chr));
             if (!outer.ok) return fail({ code: 'failed' as const, detail: `device signature: ${outer.error.code}` });
             const cvRequest = authenticatedRequest(certificate, device.chr, outer.value.signature);
@@ -204,8 +181,8 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
         },
 
         generateSecretKey: async (request) => {
-          if (!engine.aes) return fail({ code: 'unsupported' as const, detail: `the ${engine.name} engine has no AES` });
-          if (!(AES_BITS as readonly number[]).includes(request.bits)) return fail({ code: 'unsupported' as const, detail: `AES-${request.bits} is not offered` });
+          if (!families.aes || !hasAes(engine)) return fail({ code: 'unsupported' as const, detail: noAes(engine) });
+          if (!families.aes.bits.includes(request.bits)) return fail({ code: 'unsupported' as const, detail: `AES-${request.bits} is not offered` });
           const material = entropy.randomBytes(request.bits / 8);
           const saved = await context.call(keystoreProtocol, 'storeKey', {
             fileId: request.fileId,
@@ -225,7 +202,7 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
           const unsealed = await unsealKey(context, fileId, algorithm, session);
           if (!unsealed.ok) return fail(unsealed.error);
           try {
-            return operationAnswer(sign(engine, unsealed.key, algorithm, data), 'signature');
+            return operationAnswer(sign(engine, families, unsealed.key, algorithm, data), 'signature');
           } finally {
             zeroize(unsealed.key.material);
           }
@@ -235,7 +212,7 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
           const unsealed = await unsealKey(context, fileId, algorithm, session);
           if (!unsealed.ok) return fail(unsealed.error);
           try {
-            return operationAnswer(decipher(engine, unsealed.key, algorithm, data), 'data');
+            return operationAnswer(decipher(engine, families, unsealed.key, algorithm, data), 'data');
           } finally {
             zeroize(unsealed.key.material);
           }
@@ -245,7 +222,7 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
           const unsealed = await unsealKey(context, request.fileId, request.algorithm, request.session ?? 0);
           if (!unsealed.ok) return fail(unsealed.error);
           try {
-            return operationAnswer(cipher(engine, unsealed.key, request), 'data');
+            return operationAnswer(cipher(engine, families, unsealed.key, request), 'data');
           } finally {
             zeroize(unsealed.key.material);
           }

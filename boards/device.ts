@@ -1,10 +1,12 @@
 /**
  * The device every board assembles: the actors, the order they start in, and who may call whom.
- * A board file (boards/host.ts, boards/sim.ts, boards/pico.ts) picks the HAL and the crypto engine and calls
- * `assembleDevice`.
+ * A board file (boards/host.ts, boards/sim.ts, boards/pico.ts) picks the HAL, the crypto engine and the algorithm
+ * families it offers, and calls `assembleDevice`. The families are modules the board imports (actors/crypto/ec.ts,
+ * rsa.ts, aes.ts): a family the board does not pass is not in its bundle (the Pico passes EC only).
  */
 import { createAppletActor } from '../actors/applet.js';
 import { createCryptoActor } from '../actors/crypto.js';
+import type { OperationFamilies } from '../actors/crypto/operations.js';
 import { createKeystoreActor } from '../actors/keystore.js';
 import { createLifecycleActor } from '../actors/lifecycle.js';
 import { createPinActor } from '../actors/pin.js';
@@ -44,6 +46,11 @@ export const DEVICE_OPERATION_CAPABILITIES: Readonly<Record<string, readonly str
 export interface DeviceOptions {
   readonly hal: Hal;
   readonly engine: CryptoEngine;
+  /**
+   * The algorithm families the device offers (EC always; RSA and AES on the host boards). An algorithm needs both
+   * its family here and the engine's support; otherwise it is refused as `unsupported` (status word 6A86).
+   */
+  readonly families: OperationFamilies;
   /** PBKDF2 iterations for PIN verifiers (what the board's engine affords per VERIFY). */
   readonly pinIterations: number;
   /** Deterministic delivery order (simulation). */
@@ -88,7 +95,7 @@ export async function assembleDevice(options: DeviceOptions): Promise<Device> {
   const actors: RegisteredActor[] = [
     createStorageActor({ flash: hal.flash }),
     createPinActor({ engine, entropy: hal.entropy, deviceSecret: hal.deviceSecret, iterations: options.pinIterations }),
-    createCryptoActor({ engine, entropy: hal.entropy, deviceSecret: hal.deviceSecret, selfTests }),
+    createCryptoActor({ engine, families: options.families, entropy: hal.entropy, deviceSecret: hal.deviceSecret, selfTests }),
     createKeystoreActor({ engine, entropy: hal.entropy }),
     createLifecycleActor({ entropy: hal.entropy }),
     createAppletActor(),

@@ -6,11 +6,16 @@
  * Links: vpcd (pcscd's virtual reader, so PC/SC and OpenSC see a card) and a local unix socket (management tool
  * and tests).
  * Crypto engine: node:crypto (OpenSSL: fast, and the RSA and AES the portable engine lacks) by default;
- * `portable` (noble, what the Pico runs) to reproduce the device's behaviour exactly.
+ * `portable` (noble, what the Pico runs) to reproduce the device's behaviour exactly. Algorithm families: EC, RSA
+ * and AES (what the engine lacks is refused).
  */
 import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { aesOperations } from '../actors/crypto/aes.js';
+import { ecOperations } from '../actors/crypto/ec.js';
+import type { OperationFamilies } from '../actors/crypto/operations.js';
+import { rsaOperations } from '../actors/crypto/rsa.js';
 import { SMARTCARD_HSM_ATR } from '../actors/transport.js';
 import { nodeEngine } from '../hal/crypto/node.js';
 import { portableEngine } from '../hal/crypto/portable.js';
@@ -27,6 +32,9 @@ import { assembleDevice, type Device } from './device.js';
 export const HOST_GEOMETRY: FlashGeometry = { sectorSize: 4096, pageSize: 256, sectorCount: 256 };
 /** PBKDF2 iterations per PIN verification on the host. */
 export const HOST_PIN_ITERATIONS = 10_000;
+
+/** The algorithm families the host offers: all of them. */
+export const HOST_OPERATION_FAMILIES: OperationFamilies = { ec: ecOperations, rsa: rsaOperations, aes: aesOperations };
 
 export const HOST_ENGINES = { node: nodeEngine, portable: portableEngine } as const;
 export type HostEngineName = keyof typeof HOST_ENGINES;
@@ -80,6 +88,7 @@ export async function startHostBoard(options: HostBoardOptions): Promise<HostBoa
   const device = await assembleDevice({
     hal,
     engine: options.engine ?? nodeEngine,
+    families: HOST_OPERATION_FAMILIES,
     pinIterations: options.pinIterations ?? HOST_PIN_ITERATIONS,
     log,
   });

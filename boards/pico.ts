@@ -7,12 +7,15 @@
  * button, the device secret in a flash sector of its own (no OTP on the RP2040), and the serial framing over the
  * USB CDC console. Crypto: the device engine (P-256 without BigInt division, SHA-2, HMAC/HKDF/PBKDF2,
  * ChaCha20-Poly1305), narrowed by the power-on known-answer self-tests: an algorithm that fails its test is
- * disabled and reported in the device info. Actors and capabilities: boards/device.ts, as on every board.
+ * disabled and reported in the device info. Algorithm families: EC only (PICO_OPERATION_FAMILIES), so the RSA and
+ * AES operations are not in the bundle. Actors and capabilities: boards/device.ts, as on every board.
  *
  * The Pico W runs the same file: its flash map is the same; its LED hangs off the CYW43 radio chip, not a GPIO,
  * so `board.LED` is undefined there and the LED states are not shown (the button and everything else work).
  */
 import { DEVICE_CAPABILITIES, assembleDevice, type Device, type DeviceOptions } from './device.js';
+import { ecOperations } from '../actors/crypto/ec.js';
+import type { OperationFamilies } from '../actors/crypto/operations.js';
 import { deviceEngine } from '../hal/crypto/device.js';
 import * as p256Safe from '../hal/crypto/p256-safe.js';
 import { selfTestedEngine, type SelfTestReport } from '../hal/crypto/self-test.js';
@@ -25,6 +28,9 @@ import { FlashDeviceSecret, PicoButton, PicoLed, PicoWatchdog, picoClock, picoTi
 import { utf8 } from '../hal/serial-framing.js';
 import type { Hal, Led } from '../hal/types.js';
 import { transportProtocol } from '../messages/transport.js';
+
+/** The algorithm families the Pico offers: EC only (its engine has no RSA and no AES, and its heap no room for them). */
+export const PICO_OPERATION_FAMILIES: OperationFamilies = { ec: ecOperations };
 
 export interface PicoBoardConfig {
   readonly name: string;
@@ -146,6 +152,7 @@ export async function startPico(config: PicoBoardConfig = kaluma().board?.name =
     const options: DeviceOptions = {
       hal,
       engine,
+      families: PICO_OPERATION_FAMILIES,
       pinIterations: config.pinIterations,
       log: (line) => link.log(line),
       selfTests: report,

@@ -1,10 +1,15 @@
 /**
- * The simulated board: the whole device on hal/sim, for tests, the model checker and the fuzzer.
+ * The simulated board: the whole device on hal/sim, for tests, the model checker and the fuzzer. It offers every
+ * algorithm family (EC, RSA, AES) as the host does; the engine (portable by default: no RSA) decides the rest.
  *
  *   const board = await createSimBoard();
  *   const { data, statusWord } = await board.transmit('00A4040C0BE82B0601040181C31F0201');
  *   await board.reboot();              // same flash, fresh actors: what survives a power cycle
  */
+import { aesOperations } from '../actors/crypto/aes.js';
+import { ecOperations } from '../actors/crypto/ec.js';
+import type { OperationFamilies } from '../actors/crypto/operations.js';
+import { rsaOperations } from '../actors/crypto/rsa.js';
 import { portableEngine } from '../hal/crypto/portable.js';
 import type { CryptoEngine } from '../hal/crypto/types.js';
 import { SimFlash } from '../hal/sim/flash.js';
@@ -17,10 +22,15 @@ import { assembleDevice, type Device } from './device.js';
 /** A small region: 64 sectors of 4 KiB (256 KiB), the Pico's page and sector sizes. */
 export const SIM_GEOMETRY: FlashGeometry = { sectorSize: 4096, pageSize: 256, sectorCount: 64 };
 
+/** The algorithm families the simulated board offers: all of them, as the host. */
+export const SIM_OPERATION_FAMILIES: OperationFamilies = { ec: ecOperations, rsa: rsaOperations, aes: aesOperations };
+
 export interface SimBoardOptions {
   readonly flash?: SimFlash;
   readonly seed?: number;
   readonly engine?: CryptoEngine;
+  /** The algorithm families offered (all by default; tests pass EC only to assemble the Pico's set). */
+  readonly families?: OperationFamilies;
   /** PIN KDF iterations; small by default so tests stay fast (the KDF itself is tested elsewhere). */
   readonly pinIterations?: number;
   readonly traceBodies?: boolean;
@@ -57,6 +67,7 @@ export async function createSimBoard(options: SimBoardOptions = {}): Promise<Sim
     assembleDevice({
       hal,
       engine: options.engine ?? portableEngine,
+      families: options.families ?? SIM_OPERATION_FAMILIES,
       pinIterations: options.pinIterations ?? 16,
       log: (line) => logs.push(line),
       traceBodies: options.traceBodies,

@@ -1,6 +1,12 @@
 /**
  * The cryptographic operations behind COMPUTE SIGNATURE, DECIPHER and CIPHER SYMMETRIC, as pure functions of an
- * unsealed key and the engine. The crypto actor calls them and zeroes the key material afterwards.
+ * unsealed key, the engine and the algorithm families the board provides. The crypto actor calls them and zeroes
+ * the key material afterwards.
+ *
+ * This file dispatches by key kind and algorithm; the work is in the families (actors/crypto/ec.ts, rsa.ts,
+ * aes.ts). The board passes the families it offers (boards/device.ts, `OperationFamilies`): a family it does not
+ * pass is not in its bundle, and its keys and algorithms are refused exactly as an engine without that family
+ * refuses them (code `unsupported`, which the applet answers with 6A86).
  *
  * Algorithm identifiers (shared/docs/protocol.md section 4):
  *   RSA sign    20 raw, 30 PKCS#1 v1.5 over a given DigestInfo, 31..35 PKCS#1 v1.5 hashing SHA-1/224/256/384/512,
@@ -11,10 +17,11 @@
  *   Symmetric   10/11 AES-CBC encrypt/decrypt with a zero IV, 18 AES-CMAC, 51/52 extended encrypt/decrypt
  *               (GCM or CTR with a caller IV), 99 HKDF-SHA256 with the key as input keying material
  */
-import type { CryptoEngine, CurveName, HashName } from '../../hal/crypto/types.js';
-import { digestFromDigestInfo, ecdsaRawToDer, hashForDigestLength, pkcs1SignatureBlock } from '../card/signature-formats.js';
+import type { Entropy } from '../../hal/types.js';
+import type { AesEngine, CryptoEngine, CurveName, HashName, RsaEngine } from '../../hal/crypto/types.js';
 
-export type OperationResult = { ok: true; data: Uint8Array } | { ok: false; code: 'wrongKeyType' | 'badInput' | 'unsupported'; detail: string };
+export type RefusalCode = 'wrongKeyType' | 'badInput' | 'unsupported';
+export type OperationResult = { ok: true; data: Uint8Array } | { ok: false; code: RefusalCode; detail: string };
 
 export interface UnsealedKey {
   readonly kind: 'ec' | 'rsa' | 'aes';
@@ -22,125 +29,6 @@ export interface UnsealedKey {
   readonly bits: number;
   readonly publicKey?: Uint8Array;
   readonly material: Uint8Array;
-}
-
-const HASH_BY_INDEX: readonly HashName[] = ['sha1', 'sha224', 'sha256', 'sha384', 'sha512'];
-const IMPLICIT_REJECTION_INFO = new TextEncoder().encode('pkcs1-implicit-rejection');
-
-function success(data: Uint8Array): OperationResult {
-  return { ok: true, data };
-}
-function refuse(code: 'wrongKeyType' | 'badInput' | 'unsupported', detail: string): OperationResult {
-  return { ok: false, code, detail };
-}
-
-/** The algorithm family an identifier belongs to, used to check it against the key's kind. */
-export function algorithmKind(algorithm: number): 'rsa' | 'ec' | 'aes' | undefined {
-  if (algorithm === 0x20 || algorithm === 0x21 || algorithm === 0x22 || algorithm === 0x23) return 'rsa';
-  if (algorithm >= 0x30 && algorithm <= 0x35) return 'rsa';
-  if (algorithm >= 0x40 && algorithm <= 0x45) return 'rsa';
-  if ((algorithm >= 0x70 && algorithm <= 0x75) || algorithm === 0x80) return 'ec';
-  if ([0x10, 0x11, 0x18, 0x51, 0x52, 0x99].includes(algorithm)) return 'aes';
-  return undefined;
-}
-
-function bigEndianLessThan(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return a.length < b.length;
-  for (let index = 0; index < a.length; index++) {
-    if ((a[index] ?? 0) !== (b[index] ?? 0)) return (a[index] ?? 0) < (b[index] ?? 0);
-  }
-  return false;
-}
-
-export function sign(engine: CryptoEngine, key: UnsealedKey, algorithm: number, data: Uint8Array): OperationResult {
-  if (key.kind === 'ec') {
-    if (algorithm < 0x70 || algorithm > 0x75) return refuse('wrongKeyType', `algorithm ${algorithm.toString(16)} is not for EC keys`);
-    if (key.curve === undefined) return refuse('badInput', 'EC key without a curve');
-    if (!engine.curves.includes(key.curve)) return refuse('unsupported', `the ${engine.name} engine has no ${key.curve}`);
-    const hash = algorithm === 0x70 ? data : engine.digest(HASH_BY_INDEX[algorithm - 0x71] ?? 'sha256', data);
-    if (algorithm === 0x70 && (data.length === 0 || data.length > 64)) return refuse('badInput', `a hash of ${data.length} bytes`);
-    return success(ecdsaRawToDer(engine.ecSign(key.curve, key.material, hash), key.curve === 'secp521r1'));
-  }
-  if (key.kind === 'rsa') {
-    const rsa = engine.rsa;
-    if (!rsa) return refuse('unsupported', `the ${engine.name} engine has no RSA`);
-    const modulusBytes = key.bits / 8;
-    switch (true) {
-      case algorithm === 0x20: {
-        if (data.length !== modulusBytes || !key.publicKey || !bigEndianLessThan(data, key.publicKey)) {
-          return refuse('badInput', `raw RSA needs a ${modulusBytes}-byte block below the modulus`);
-        }
-        return success(rsa.rawPrivate(key.material, data));
-      }
-      case algorithm === 0x30: {
-        const block = pkcs1SignatureBlock(data, modulusBytes);
-        if (!block) return refuse('badInput', 'DigestInfo too long for the modulus');
-        return success(rsa.rawPrivate(key.material, block));
-      }
-      case algorithm >= 0x31 && algorithm <= 0x35: {
-        const hash = HASH_BY_INDEX[algorithm - 0x31] ?? 'sha256';
-        return success(rsa.signPkcs1(key.material, hash, engine.digest(hash, data)));
-      }
-      case algorithm === 0x40: {
-        // A bare digest (the hash chosen by its length), or a DigestInfo, which OpenSC 0.23 sends.
-        const fromDigestInfo = digestFromDigestInfo(data);
-        const digest = fromDigestInfo ? fromDigestInfo.digest : data;
-        const hash = fromDigestInfo ? fromDigestInfo.hash : hashForDigestLength(data.length);
-        if (!hash) return refuse('badInput', `no hash has a ${data.length}-byte digest and the data is no DigestInfo`);
-        return success(rsa.signPss(key.material, hash, digest, digest.length));
-      }
-      case algorithm >= 0x41 && algorithm <= 0x45: {
-        const hash = HASH_BY_INDEX[algorithm - 0x41] ?? 'sha256';
-        const digest = engine.digest(hash, data);
-        return success(rsa.signPss(key.material, hash, digest, digest.length));
-      }
-      default:
-        return refuse('wrongKeyType', `algorithm ${algorithm.toString(16)} is not an RSA signature`);
-    }
-  }
-  return refuse('wrongKeyType', 'an AES key cannot sign (use CMAC, algorithm 18)');
-}
-
-export function decipher(engine: CryptoEngine, key: UnsealedKey, algorithm: number, data: Uint8Array): OperationResult {
-  if (algorithm === 0x80) {
-    if (key.kind !== 'ec' || key.curve === undefined) return refuse('wrongKeyType', 'ECDH needs an EC key');
-    try {
-      const shared = engine.ecdh(key.curve, key.material, data);
-      const answer = new Uint8Array(shared.length + 1);
-      answer[0] = 0x04;
-      answer.set(shared, 1);
-      shared.fill(0);
-      return success(answer);
-    } catch (error) {
-      return refuse('badInput', `the peer point is not on ${key.curve}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-  if (key.kind !== 'rsa') return refuse('wrongKeyType', `algorithm ${algorithm.toString(16)} needs an RSA key`);
-  const rsa = engine.rsa;
-  if (!rsa) return refuse('unsupported', `the ${engine.name} engine has no RSA`);
-  const modulusBytes = key.bits / 8;
-  if (data.length !== modulusBytes || !key.publicKey || !bigEndianLessThan(data, key.publicKey)) {
-    return refuse('badInput', `a ciphertext must be ${modulusBytes} bytes below the modulus`);
-  }
-  switch (algorithm) {
-    case 0x21:
-      return success(rsa.rawPrivate(key.material, data));
-    case 0x22: {
-      const plain = rsa.decryptPkcs1(key.material, data);
-      if (plain) return success(plain);
-      // Implicit rejection: a bad padding answers a pseudo-random message derived from the key and the ciphertext
-      // instead of an error, so the status word is no padding oracle (Bleichenbacher, Marvin).
-      const seed = engine.hmac('sha256', engine.digest('sha256', key.material), data);
-      const length = (((seed[0] ?? 0) << 8) | (seed[1] ?? 0)) % (modulusBytes - 10);
-      return success(length === 0 ? new Uint8Array(0) : engine.hkdfSha256(seed, new Uint8Array(0), IMPLICIT_REJECTION_INFO, length));
-    }
-    case 0x23: {
-      const plain = rsa.decryptOaep(key.material, 'sha256', data);
-      return plain ? success(plain) : refuse('badInput', 'OAEP padding is invalid');
-    }
-    default:
-      return refuse('wrongKeyType', `algorithm ${algorithm.toString(16)} is not a decipher algorithm`);
-  }
 }
 
 export interface CipherRequest {
@@ -153,41 +41,115 @@ export interface CipherRequest {
   readonly outputLength?: number;
 }
 
-export function cipher(engine: CryptoEngine, key: UnsealedKey, request: CipherRequest): OperationResult {
+/** A new key pair, ready for its CV request and the key store. */
+export interface GeneratedKeyPair {
+  /** The private key (the caller zeroes it when the key is stored). */
+  readonly material: Uint8Array;
+  /** The 7F49 public key object of the CV body. */
+  readonly publicKeyTlv: Uint8Array;
+  /** The new key's own signature over the CV body (the inner signature of the request). */
+  signBody(body: Uint8Array): Uint8Array;
+  /** The key's public description for the key store. */
+  readonly stored: { readonly kind: 'ec' | 'rsa'; readonly bits: number; readonly curve?: CurveName; readonly publicKey: Uint8Array; readonly publicExponent?: Uint8Array };
+}
+
+export type KeyPairGeneration = { ok: true; pair: GeneratedKeyPair } | { ok: false; detail: string };
+
+/** An engine that has RSA (what the RSA family works on). */
+export type RsaCapableEngine = CryptoEngine & { readonly rsa: RsaEngine };
+/** An engine that has AES (what the AES family works on). */
+export type AesCapableEngine = CryptoEngine & { readonly aes: AesEngine };
+
+/** EC keys: every board has them (the device key is P-256). */
+export interface EcOperations {
+  generateKeyPair(engine: CryptoEngine, curve: CurveName | undefined, entropy: Entropy): KeyPairGeneration;
+  sign(engine: CryptoEngine, key: UnsealedKey, algorithm: number, data: Uint8Array): OperationResult;
+  /** ECDH (DECIPHER 80) with any key: a key that is not EC is refused. */
+  agree(engine: CryptoEngine, key: UnsealedKey, peerPoint: Uint8Array): OperationResult;
+}
+
+/** RSA keys (host boards). */
+export interface RsaOperations {
+  /** Modulus sizes offered. */
+  readonly bits: readonly number[];
+  generateKeyPair(engine: RsaCapableEngine, bits: number | undefined, publicExponent: number | undefined): Promise<KeyPairGeneration>;
+  sign(engine: RsaCapableEngine, key: UnsealedKey, algorithm: number, data: Uint8Array): OperationResult;
+  /** DECIPHER 21, 22, 23 with an RSA key. */
+  decipher(engine: RsaCapableEngine, key: UnsealedKey, algorithm: number, data: Uint8Array): OperationResult;
+}
+
+/** AES keys (host boards). */
+export interface AesOperations {
+  /** Key sizes offered. */
+  readonly bits: readonly number[];
+  /** CIPHER SYMMETRIC with an AES key, every algorithm but HKDF (99, which needs no AES). */
+  cipher(engine: AesCapableEngine, key: UnsealedKey, request: CipherRequest): OperationResult;
+}
+
+/** The algorithm families a board offers: EC always, RSA and AES where the board carries them. */
+export interface OperationFamilies {
+  readonly ec: EcOperations;
+  readonly rsa?: RsaOperations;
+  readonly aes?: AesOperations;
+}
+
+export const HASH_BY_INDEX: readonly HashName[] = ['sha1', 'sha224', 'sha256', 'sha384', 'sha512'];
+
+export function success(data: Uint8Array): OperationResult {
+  return { ok: true, data };
+}
+export function refuse(code: RefusalCode, detail: string): OperationResult {
+  return { ok: false, code, detail };
+}
+
+export function hasRsa(engine: CryptoEngine): engine is RsaCapableEngine {
+  return engine.rsa !== undefined;
+}
+export function hasAes(engine: CryptoEngine): engine is AesCapableEngine {
+  return engine.aes !== undefined;
+}
+
+/** Why an RSA request is refused where RSA is not offered (the same words whether the board or the engine lacks it). */
+export function noRsa(engine: CryptoEngine): string {
+  return `the ${engine.name} engine has no RSA`;
+}
+export function noAes(engine: CryptoEngine): string {
+  return `the ${engine.name} engine has no AES`;
+}
+
+/** The algorithm family an identifier belongs to, used to check it against the key's kind. */
+export function algorithmKind(algorithm: number): 'rsa' | 'ec' | 'aes' | undefined {
+  if (algorithm === 0x20 || algorithm === 0x21 || algorithm === 0x22 || algorithm === 0x23) return 'rsa';
+  if (algorithm >= 0x30 && algorithm <= 0x35) return 'rsa';
+  if (algorithm >= 0x40 && algorithm <= 0x45) return 'rsa';
+  if ((algorithm >= 0x70 && algorithm <= 0x75) || algorithm === 0x80) return 'ec';
+  if ([0x10, 0x11, 0x18, 0x51, 0x52, 0x99].includes(algorithm)) return 'aes';
+  return undefined;
+}
+
+export function sign(engine: CryptoEngine, families: OperationFamilies, key: UnsealedKey, algorithm: number, data: Uint8Array): OperationResult {
+  switch (key.kind) {
+    case 'ec':
+      return families.ec.sign(engine, key, algorithm, data);
+    case 'rsa':
+      return families.rsa && hasRsa(engine) ? families.rsa.sign(engine, key, algorithm, data) : refuse('unsupported', noRsa(engine));
+    case 'aes':
+      return refuse('wrongKeyType', 'an AES key cannot sign (use CMAC, algorithm 18)');
+  }
+}
+
+export function decipher(engine: CryptoEngine, families: OperationFamilies, key: UnsealedKey, algorithm: number, data: Uint8Array): OperationResult {
+  if (algorithm === 0x80) return families.ec.agree(engine, key, data);
+  if (key.kind !== 'rsa') return refuse('wrongKeyType', `algorithm ${algorithm.toString(16)} needs an RSA key`);
+  return families.rsa && hasRsa(engine) ? families.rsa.decipher(engine, key, algorithm, data) : refuse('unsupported', noRsa(engine));
+}
+
+export function cipher(engine: CryptoEngine, families: OperationFamilies, key: UnsealedKey, request: CipherRequest): OperationResult {
   if (key.kind !== 'aes') return refuse('wrongKeyType', 'symmetric operations need an AES key');
-  const aes = engine.aes;
-  const { algorithm, data } = request;
-  if (algorithm === 0x99) {
+  if (request.algorithm === 0x99) {
     const length = request.outputLength ?? 32;
     if (length < 1 || length > 255 * 32) return refuse('badInput', 'HKDF output must be 1 to 8160 bytes');
-    return success(engine.hkdfSha256(key.material, request.salt ?? new Uint8Array(0), data, length));
+    return success(engine.hkdfSha256(key.material, request.salt ?? new Uint8Array(0), request.data, length));
   }
-  if (!aes) return refuse('unsupported', `the ${engine.name} engine has no AES`);
-  switch (algorithm) {
-    case 0x10:
-    case 0x11: {
-      if (data.length === 0 || data.length % 16 !== 0) return refuse('badInput', 'AES-CBC data must be a non-empty multiple of 16 bytes');
-      const zeroIv = new Uint8Array(16);
-      return success(algorithm === 0x10 ? aes.cbcEncrypt(key.material, zeroIv, data) : aes.cbcDecrypt(key.material, zeroIv, data));
-    }
-    case 0x18:
-      return success(aes.cmac(key.material, data));
-    case 0x51:
-    case 0x52: {
-      const iv = request.iv;
-      if (request.mode === 'gcm') {
-        if (!iv || iv.length < 12) return refuse('badInput', 'AES-GCM needs an IV of at least 12 bytes');
-        if (algorithm === 0x51) return success(aes.gcmSeal(key.material, iv, data, request.associatedData ?? new Uint8Array(0)));
-        const opened = aes.gcmOpen(key.material, iv, data, request.associatedData ?? new Uint8Array(0));
-        return opened ? success(opened) : refuse('badInput', 'the GCM tag does not verify');
-      }
-      if (request.mode === 'ctr') {
-        if (!iv || iv.length !== 16) return refuse('badInput', 'AES-CTR needs a 16-byte counter block');
-        return success(aes.ctr(key.material, iv, data));
-      }
-      return refuse('badInput', 'the extended form needs a mode (GCM or CTR)');
-    }
-    default:
-      return refuse('wrongKeyType', `algorithm ${algorithm.toString(16)} is not a symmetric algorithm`);
-  }
+  return families.aes && hasAes(engine) ? families.aes.cipher(engine, key, request) : refuse('unsupported', noAes(engine));
 }

@@ -38,7 +38,7 @@ import { defineActor, Scheduler, type TraceEntry } from '../../actors/scheduler.
 import { SMARTCARD_HSM_ATR } from '../../actors/transport.js';
 import { assembleChain, parseCommandApdu, startResponse } from '../../actors/transport/apdu.js';
 import { assembleDevice, type Device } from '../../boards/device.js';
-import { HOST_GEOMETRY, HOST_PIN_ITERATIONS } from '../../boards/host.js';
+import { HOST_GEOMETRY, HOST_OPERATION_FAMILIES, HOST_PIN_ITERATIONS } from '../../boards/host.js';
 import type { AesEngine, CryptoEngine, CurveName, RsaEngine } from '../../hal/crypto/types.js';
 import { ecSeedLength } from '../../hal/crypto/types.js';
 import { FileFlash } from '../../hal/host/flash.js';
@@ -322,7 +322,7 @@ async function startBenchDevice(engine: CryptoEngine, directory: string): Promis
     led: loggingLed(),
     button: presenceAlwaysGranted,
   };
-  const device = await assembleDevice({ hal, engine: meteredEngine(engine, engineMeter), pinIterations: HOST_PIN_ITERATIONS });
+  const device = await assembleDevice({ hal, engine: meteredEngine(engine, engineMeter), families: HOST_OPERATION_FAMILIES, pinIterations: HOST_PIN_ITERATIONS });
   const onApdu = async (bytes: Uint8Array, session = 0): Promise<Uint8Array> => {
     const answered = await device.scheduler.call('link', transportProtocol, 'apdu', { bytes, session });
     if (!answered.ok) throw new Error(`transport: ${answered.error.code}`);

@@ -12,6 +12,7 @@
  *   and, failing that, the step is reported as a hang.
  */
 import { assembleDevice, type Device } from '../../boards/device.js';
+import { SIM_OPERATION_FAMILIES } from '../../boards/sim.js';
 import { portableEngine } from '../../hal/crypto/portable.js';
 import type { CryptoEngine } from '../../hal/crypto/types.js';
 import { SeededEntropy } from '../../hal/sim/entropy.js';
@@ -203,6 +204,7 @@ export class FuzzDevice {
       this.device = await assembleDevice({
         hal,
         engine: this.engine,
+        families: SIM_OPERATION_FAMILIES,
         pinIterations: 4,
         seed: this.options.fifo ? undefined : mixSeed(this.options.seed, 0x5c4ed, this.boots),
         log: (line) => {

@@ -11,7 +11,7 @@
  *   const seen = await system.observe();
  */
 import { assembleDevice, type Device } from '../../boards/device.js';
-import { fromHex, SIM_GEOMETRY } from '../../boards/sim.js';
+import { fromHex, SIM_GEOMETRY, SIM_OPERATION_FAMILIES } from '../../boards/sim.js';
 import { Scheduler, type RegisteredActor, type TraceEntry } from '../../actors/scheduler.js';
 import { portableEngine } from '../../hal/crypto/portable.js';
 import type { CryptoEngine } from '../../hal/crypto/types.js';
@@ -125,7 +125,7 @@ export class SimSystem {
     const seed = this.options.seed ?? 1;
     const wrap = this.options.wrap;
     if (!wrap) {
-      this.device = await assembleDevice({ hal: this.hal, engine, pinIterations: 16, seed, log, traceBodies: true });
+      this.device = await assembleDevice({ hal: this.hal, engine, families: SIM_OPERATION_FAMILIES, pinIterations: 16, seed, log, traceBodies: true });
       return;
     }
     // Mutants: wrap the very actors boards/device.ts builds. `assembleDevice` hands them to `Scheduler.start`
@@ -138,7 +138,7 @@ export class SimSystem {
     };
     let assembling: Promise<Device>;
     try {
-      assembling = assembleDevice({ hal: this.hal, engine, pinIterations: 16, seed, log, traceBodies: true });
+      assembling = assembleDevice({ hal: this.hal, engine, families: SIM_OPERATION_FAMILIES, pinIterations: 16, seed, log, traceBodies: true });
     } finally {
       Scheduler.prototype.start = original;
     }
