@@ -14,7 +14,7 @@
 import type { DeviceSecret, Entropy } from '../hal/types.js';
 import { ecSeedLength, zeroize, type CryptoEngine } from '../hal/crypto/types.js';
 import { keystoreProtocol } from '../messages/keystore.js';
-import type { ErrorOf } from '../messages/protocol.js';
+import type { ErrorOf, RequestOf } from '../messages/protocol.js';
 import { cryptoProtocol } from '../messages/crypto.js';
 import { cbor, fail, ok } from '../messages/protocol.js';
 import { CARD_FILES, INTERNAL_FILES, deviceKeyRecord } from '../messages/records.js';
@@ -93,6 +93,24 @@ function storeKeyFailure(error: ErrorOf<typeof keystoreProtocol, 'storeKey'>):
   }
 }
 
+/** A new key as keystore.storeKey takes it, without the policy and session (they come from the request). */
+type NewKey = Omit<RequestOf<typeof keystoreProtocol, 'storeKey'>, 'fileId' | 'usesLeft' | 'allowedAlgorithms' | 'reserveBytes' | 'session'>;
+type KeyGenerationRequest = { readonly fileId: number; readonly usesLeft?: number; readonly allowedAlgorithms?: number[]; readonly session?: number };
+
+/** Stores a newly generated key (EC, RSA or AES) under the file id and policy of the request that generated it. */
+function storeNewKey(context: ActorContext, request: KeyGenerationRequest, key: NewKey) {
+  const { companion, ...fields } = key;
+  return context.call(keystoreProtocol, 'storeKey', {
+    fileId: request.fileId,
+    ...fields,
+    ...(request.usesLeft !== undefined ? { usesLeft: request.usesLeft } : {}),
+    ...(request.allowedAlgorithms !== undefined ? { allowedAlgorithms: request.allowedAlgorithms } : {}),
+    reserveBytes: DESCRIPTOR_RESERVE_BYTES,
+    session: request.session ?? 0,
+    ...(companion ? { companion } : {}),
+  });
+}
+
 function operationAnswer<K extends string>(result: OperationResult, field: K): { ok: true; value: Record<K, Uint8Array> } | { ok: false; error: { code: 'wrongKeyType' | 'badInput' | 'unsupported'; detail: string } } {
   if (result.ok) return { ok: true, value: { [field]: result.data } as Record<K, Uint8Array> };
   return { ok: false, error: { code: result.code, detail: result.detail } };
@@ -164,16 +182,7 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
             const outer = await signWithDeviceKey(context, outerSignedPart(certificate, device.chr));
             if (!outer.ok) return fail({ code: 'failed' as const, detail: `device signature: ${outer.error.code}` });
             const cvRequest = authenticatedRequest(certificate, device.chr, outer.value.signature);
-            const saved = await context.call(keystoreProtocol, 'storeKey', {
-              fileId: request.fileId,
-              ...stored,
-              material,
-              ...(request.usesLeft !== undefined ? { usesLeft: request.usesLeft } : {}),
-              ...(request.allowedAlgorithms !== undefined ? { allowedAlgorithms: request.allowedAlgorithms } : {}),
-              reserveBytes: DESCRIPTOR_RESERVE_BYTES,
-              session: request.session ?? 0,
-              companion: { fileId: 0xce00 | (request.fileId & 0xff), data: cvRequest },
-            });
+            const saved = await storeNewKey(context, request, { ...stored, material, companion: { fileId: 0xce00 | (request.fileId & 0xff), data: cvRequest } });
             return saved.ok ? ok({ request: cvRequest }) : fail(storeKeyFailure(saved.error));
           } finally {
             zeroize(material);
@@ -184,16 +193,7 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
           if (!families.aes || !hasAes(engine)) return fail({ code: 'unsupported' as const, detail: noAes(engine) });
           if (!families.aes.bits.includes(request.bits)) return fail({ code: 'unsupported' as const, detail: `AES-${request.bits} is not offered` });
           const material = entropy.randomBytes(request.bits / 8);
-          const saved = await context.call(keystoreProtocol, 'storeKey', {
-            fileId: request.fileId,
-            kind: 'aes',
-            bits: request.bits,
-            material,
-            ...(request.usesLeft !== undefined ? { usesLeft: request.usesLeft } : {}),
-            ...(request.allowedAlgorithms !== undefined ? { allowedAlgorithms: request.allowedAlgorithms } : {}),
-            reserveBytes: DESCRIPTOR_RESERVE_BYTES,
-            session: request.session ?? 0,
-          });
+          const saved = await storeNewKey(context, request, { kind: 'aes', bits: request.bits, material });
           zeroize(material);
           return saved.ok ? ok({}) : fail(storeKeyFailure(saved.error));
         },
