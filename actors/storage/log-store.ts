@@ -314,6 +314,15 @@ interface SectorState {
   seq: number;
 }
 
+interface TailResident {
+  readonly entry: FileEntry | MarkerEntry;
+  /** undefined for the wipe marker. */
+  readonly fileId: number | undefined;
+  readonly recordBytes: number;
+}
+
+type Failure<E> = { ok: false; error: E };
+
 interface LiveSector {
   readonly physical: number;
   readonly seq: number;
@@ -331,24 +340,26 @@ export class LogStore {
   private readonly geometry: FlashGeometry;
   private readonly payload: number;
 
-  private statusValue: StoreStatus = 'unmounted';
-  private failureValue: StoreFailure | undefined;
-
-  private sectors: SectorState[] = [];
+  // The mounted state. resetState() sets all of it (from the constructor and before every mount), so the initial
+  // values are listed once; `declare` keeps the compiler from emitting a second, field-by-field initialisation.
+  private declare statusValue: StoreStatus;
+  private declare failureValue: StoreFailure | undefined;
+  private declare sectors: SectorState[];
   /** Physical indices of the live sectors, tail first; sector i has sectorSeq tailSeq + i. */
-  private live: number[] = [];
-  private tailSeq = 0;
-  private headOffset = 0;
-  private highestSectorSeq = -1;
+  private declare live: number[];
+  private declare tailSeq: number;
+  private declare headOffset: number;
+  private declare highestSectorSeq: number;
   /** Sectors with a lower sectorSeq are dead. */
-  private floor = 0;
-  private highestHeaderFloor = 0;
-  private nextRecordSeq = 0;
-  private files = new Map<number, FileEntry>();
-  private newestMarker: MarkerEntry | undefined;
-  private markerLive = false;
-  private usedBytes = 0;
-  private flashTouched = false;
+  private declare floor: number;
+  private declare highestHeaderFloor: number;
+  private declare nextRecordSeq: number;
+  private declare files: Map<number, FileEntry>;
+  /** The newest wipe marker while it is live: committed, or erased with a floor above every sector header's. */
+  private declare liveMarker: MarkerEntry | undefined;
+  private declare usedBytes: number;
+  /** Whether the running mutate() programmed or erased anything (then it syncs). */
+  private declare flashTouched: boolean;
 
   constructor(
     private readonly flash: Flash,
@@ -357,6 +368,7 @@ export class LogStore {
     this.geometry = flash.geometry;
     this.layout = layoutFor(flash.geometry);
     this.payload = this.layout.payloadBytes;
+    this.resetState();
   }
 
   get status(): StoreStatus {
@@ -386,7 +398,7 @@ export class LogStore {
     if (this.statusValue === 'mounted') return ok({});
     if (this.statusValue !== 'recovering') return fail(this.unavailable());
     return this.mutate(() => {
-      if (this.newestMarker !== undefined && this.markerLive && this.newestMarker.phase === 'committed') this.finishWipe();
+      if (this.liveMarker?.phase === 'committed') this.finishWipe();
       this.eraseDeadFreeSectors();
       // Restore the reserve that interrupted writes wasted, so the next cut finds it whole (section 7).
       this.ensureRoom(0);
@@ -401,72 +413,59 @@ export class LogStore {
     for (let physical = 0; physical < sectorCount; physical++) {
       headers.push(parseSectorHeader(this.flash.read(physical * sectorSize, SECTOR_HEADER_BYTES), this.payload));
     }
+    let anyValid = false;
     for (let physical = 0; physical < sectorCount; physical++) {
       const header = headers[physical];
       if (header.kind === 'unsupported') {
         return this.failMount('unsupportedFormat', `sector ${physical} holds log store format version ${header.version}; this firmware reads version ${FORMAT_VERSION} (format to re-commission)`);
       }
-    }
-    let anyValid = false;
-    for (const header of headers) {
-      if (header.kind !== 'valid') continue;
-      anyValid = true;
-      this.highestSectorSeq = Math.max(this.highestSectorSeq, header.seq);
-      this.highestHeaderFloor = Math.max(this.highestHeaderFloor, header.floor);
-    }
-    if (!anyValid) {
-      for (let physical = 0; physical < sectorCount; physical++) {
-        const rest = this.flash.read(physical * sectorSize + SECTOR_HEADER_BYTES, sectorSize - SECTOR_HEADER_BYTES);
-        if (!isErased(rest, 0, rest.length)) {
-          return this.failMount('unsupportedFormat', `the region holds data but no log store sector header (first in sector ${physical}); format to use it`);
-        }
+      if (header.kind === 'valid') {
+        anyValid = true;
+        this.highestSectorSeq = Math.max(this.highestSectorSeq, header.seq);
+        this.highestHeaderFloor = Math.max(this.highestHeaderFloor, header.floor);
       }
     }
-    this.floor = this.highestHeaderFloor;
+    for (let physical = 0; !anyValid && physical < sectorCount; physical++) {
+      if (!isErased(this.flash.read(this.payloadAddress(physical, 0), this.payload))) {
+        return this.failMount('unsupportedFormat', `the region holds data but no log store sector header (first in sector ${physical}); format to use it`);
+      }
+    }
 
-    let run: LiveSector[] = [];
-    let scan: ScanOutcome = emptyScan(this.payload);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      run = this.buildRun(headers, this.floor);
+    // The floor: the highest of the headers', raised by a live erased-phase wipe marker; when that kills the first
+    // sectors of the run, the run is built again from the new floor.
+    this.floor = this.highestHeaderFloor;
+    let run: LiveSector[];
+    let scan: ScanOutcome;
+    let marker: MarkerEntry | undefined;
+    for (let attempt = 1; ; attempt++) {
+      run = this.buildRun(headers);
       scan = this.scanRun(run);
-      const marker = newestMarkerOf(scan.records);
-      const markerSectorSeq = marker === undefined ? -1 : Math.floor(marker.address / this.payload);
-      if (marker?.marker?.phase === 'erased' && marker.marker.floor > this.floor && marker.marker.floor <= markerSectorSeq) {
-        this.floor = marker.marker.floor;
-        if (run.length > 0 && run[0].seq < this.floor) continue;
-      }
-      break;
+      marker = newestMarkerOf(scan.records);
+      if (marker === undefined || marker.phase !== 'erased' || marker.floor <= this.floor || marker.floor > this.sectorSeqOf(marker.address)) break;
+      this.floor = marker.floor;
+      if (attempt === 3 || run.length === 0 || run[0].seq >= this.floor) break;
     }
 
     this.live = run.map((sector) => sector.physical);
     this.tailSeq = run.length > 0 ? run[0].seq : 0;
-    this.headOffset = run.length > 0 ? scan.headEnd : this.payload;
-    this.buildIndex(scan.records);
+    this.headOffset = scan.headEnd;
+    this.buildIndex(scan.records, marker);
     this.nextRecordSeq = scan.highestRecordSeq + 1;
+    this.settleHead();
 
     const reasons: string[] = [];
-    if (run.length > 0) this.settleHead();
-    this.sectors = [];
-    const liveSet = new Set(this.live);
-    for (let physical = 0; physical < sectorCount; physical++) {
-      const header = headers[physical];
-      if (liveSet.has(physical)) {
-        this.sectors.push({ condition: 'live', seq: header.kind === 'valid' ? header.seq : -1 });
-      } else if (header.kind === 'valid' && header.retired && header.seq >= this.floor) {
-        this.sectors.push({ condition: 'retired', seq: header.seq });
-      } else if (header.kind === 'blank' && this.sectorIsBlank(physical)) {
-        this.sectors.push({ condition: 'blank', seq: -1 });
-      } else {
-        this.sectors.push({ condition: 'dirty', seq: header.kind === 'valid' ? header.seq : -1 });
-        reasons.push(`sector ${physical} is free but not erased (interrupted erase or reclaim)`);
-      }
-    }
-    if (this.newestMarker !== undefined && this.markerLive && this.newestMarker.phase === 'committed') {
-      reasons.push('a wipe was interrupted before every sector holding deleted files was erased');
-    }
-    if (run.length > 0 && this.writable() < this.layout.reclaimReserveBytes) {
-      reasons.push('interrupted writes used part of the compaction reserve');
-    }
+    const live = new Set(this.live);
+    headers.forEach((header, physical) => {
+      const seq = header.kind === 'valid' ? header.seq : -1;
+      let condition: SectorCondition = 'dirty';
+      if (live.has(physical)) condition = 'live';
+      else if (header.kind === 'valid' && header.retired && seq >= this.floor) condition = 'retired';
+      else if (header.kind === 'blank' && this.sectorIsBlank(physical)) condition = 'blank';
+      else reasons.push(`sector ${physical} is free but not erased (interrupted erase or reclaim)`);
+      this.sectors.push({ condition, seq });
+    });
+    if (this.liveMarker?.phase === 'committed') reasons.push('a wipe was interrupted before every sector holding deleted files was erased');
+    if (run.length > 0 && this.writable() < this.layout.reclaimReserveBytes) reasons.push('interrupted writes used part of the compaction reserve');
     this.statusValue = reasons.length > 0 ? 'recovering' : 'mounted';
     return {
       ok: true,
@@ -483,9 +482,12 @@ export class LogStore {
 
   private failMount(reason: StoreFailure['reason'], detail: string): MountOutcome {
     this.resetState();
+    return { ok: false, failure: this.setFailure(reason, detail) };
+  }
+
+  private setFailure(reason: StoreFailure['reason'], detail: string): StoreFailure {
     this.statusValue = 'failed';
-    this.failureValue = { reason, detail };
-    return { ok: false, failure: this.failureValue };
+    return (this.failureValue = { reason, detail });
   }
 
   private resetState(): void {
@@ -500,211 +502,168 @@ export class LogStore {
     this.highestHeaderFloor = 0;
     this.nextRecordSeq = 0;
     this.files = new Map();
-    this.newestMarker = undefined;
-    this.markerLive = false;
+    this.liveMarker = undefined;
     this.usedBytes = 0;
   }
 
-  /** The live run: consecutive sectorSeqs down from the highest valid, unretired header at or above `floor`. */
-  private buildRun(headers: readonly HeaderReading[], floor: number): LiveSector[] {
+  /** The live run: consecutive sectorSeqs down from the highest valid, unretired header at or above the floor. */
+  private buildRun(headers: readonly HeaderReading[]): LiveSector[] {
     const bySeq = new Map<number, LiveSector>();
     let highest = -1;
     headers.forEach((header, physical) => {
-      if (header.kind !== 'valid' || header.retired || header.seq < floor) return;
-      if (bySeq.has(header.seq)) return; // a duplicate sectorSeq only exists in damaged images: first one wins
+      // A duplicate sectorSeq only exists in damaged images: the first one wins.
+      if (header.kind !== 'valid' || header.retired || header.seq < this.floor || bySeq.has(header.seq)) return;
       bySeq.set(header.seq, { physical, seq: header.seq, firstRecordOffset: header.firstRecordOffset });
       highest = Math.max(highest, header.seq);
     });
     const run: LiveSector[] = [];
-    for (let seq = highest; seq >= floor && seq >= 0; seq--) {
+    for (let seq = highest; seq >= this.floor && seq >= 0; seq--) {
       const sector = bySeq.get(seq);
       if (sector === undefined) break;
-      run.push(sector);
+      run.unshift(sector);
     }
-    return run.reverse();
+    return run;
   }
 
   private scanRun(run: readonly LiveSector[]): ScanOutcome {
     const payload = this.payload;
-    const outcome = emptyScan(payload);
+    const outcome: ScanOutcome = { records: [], headEnd: payload, highestRecordSeq: -1, invalidRecords: 0, garbageBytes: 0 };
     const reader = new RunReader(this.flash, this.geometry, run);
     for (let index = 0; index < run.length; index++) {
       reader.release(index);
       const bytes = reader.sector(index);
       let offset = run[index].firstRecordOffset;
-      let endOfLog: number | undefined;
       while (offset < payload) {
         // A header that would run past the last live sector is treated like an invalid one.
         const headerBytes = reader.bytes(index, offset, RECORD_HEADER_BYTES);
-        const header = headerBytes === undefined ? undefined : parseRecordHeader(headerBytes);
+        const header = headerBytes && parseRecordHeader(headerBytes);
         if (header === undefined) {
           const pageEnd = this.pageEndOffset(offset);
-          if (isErased(bytes, offset, pageEnd)) {
-            endOfLog = offset;
-            break;
-          }
+          if (isErased(bytes, offset, pageEnd)) break;
           outcome.garbageBytes += pageEnd - offset;
           offset = pageEnd;
           continue;
         }
         outcome.highestRecordSeq = Math.max(outcome.highestRecordSeq, header.seq);
-        const recordBytes = RECORD_HEADER_BYTES + header.dataLength;
-        const end = offset + recordBytes;
-        const address = run[index].seq * payload + offset;
-        if (end <= payload) {
-          if (crc32(bytes, 0, offset + RECORD_HEADER_BYTES, end) === header.dataCrc) {
-            outcome.records.push(withMarker(header, address, bytes.subarray(offset + RECORD_HEADER_BYTES, end)));
-          } else {
-            outcome.invalidRecords += 1;
-          }
-          offset = end;
-          continue;
-        }
-        // The record continues into the following sectors: each must be live and agree on where it ends.
-        if (continuationMatches(run, index, end - payload, payload)) {
-          const data = reader.bytes(index, offset + RECORD_HEADER_BYTES, header.dataLength);
-          if (data !== undefined && crc32(data) === header.dataCrc) outcome.records.push(withMarker(header, address, data));
-          else outcome.invalidRecords += 1;
-        } else {
-          outcome.invalidRecords += 1;
-        }
-        offset = payload;
+        const end = offset + RECORD_HEADER_BYTES + header.dataLength;
+        // A record continuing into the following sectors: each must be live and agree on where it ends.
+        const continues = end > payload;
+        const data = continues && !continuationMatches(run, index, end - payload, payload) ? undefined : reader.bytes(index, offset + RECORD_HEADER_BYTES, header.dataLength);
+        if (data !== undefined && crc32(data) === header.dataCrc) outcome.records.push(withMarker(header, run[index].seq * payload + offset, data));
+        else outcome.invalidRecords += 1;
+        offset = continues ? payload : end;
       }
-      if (index === run.length - 1) outcome.headEnd = endOfLog ?? payload;
+      // The head is where the last live sector's log ends (offset stops there, or at the payload's end).
+      if (index === run.length - 1) outcome.headEnd = offset;
     }
     return outcome;
   }
 
-  private buildIndex(records: readonly ScannedRecord[]): void {
+  private buildIndex(records: readonly ScannedRecord[], newestMarker: MarkerEntry | undefined): void {
     const latest = new Map<number, ScannedRecord>();
-    let marker: ScannedRecord | undefined;
     for (const record of records) {
-      if (record.kind === 'wipeMarker') {
-        if (record.marker !== undefined && (marker === undefined || record.seq >= marker.seq)) marker = record;
-        continue;
-      }
       const current = latest.get(record.fileId);
-      if (current === undefined || record.seq >= current.seq) latest.set(record.fileId, record);
+      if (record.kind !== 'wipeMarker' && (current === undefined || record.seq >= current.seq)) latest.set(record.fileId, record);
     }
-    if (marker !== undefined && marker.marker !== undefined) {
-      this.newestMarker = { ...marker.marker, seq: marker.seq, address: marker.address, recordBytes: RECORD_HEADER_BYTES + marker.dataLength };
-      this.markerLive = marker.marker.phase === 'committed' || marker.marker.floor > this.highestHeaderFloor;
-    }
-    const voiding = this.newestMarker;
+    if (newestMarker !== undefined && (newestMarker.phase === 'committed' || newestMarker.floor > this.highestHeaderFloor)) this.liveMarker = newestMarker;
     for (const [fileId, record] of latest) {
       if (record.kind !== 'data') continue;
-      if (voiding !== undefined && record.seq < voiding.voidBelowSeq && !voiding.keep.includes(fileId)) continue;
+      // The newest marker voids what it does not keep, live or not (a dead one's voided records are dead anyway).
+      if (newestMarker !== undefined && record.seq < newestMarker.voidBelowSeq && !newestMarker.keep.includes(fileId)) continue;
       this.files.set(fileId, { seq: record.seq, address: record.address, dataLength: record.dataLength, dataCrc: record.dataCrc });
     }
     this.usedBytes = this.computeUsedBytes();
   }
 
   private computeUsedBytes(): number {
-    let used = 0;
+    let used = this.liveMarker?.recordBytes ?? 0;
     for (const entry of this.files.values()) used += RECORD_HEADER_BYTES + entry.dataLength;
-    if (this.newestMarker !== undefined && this.markerLive) used += this.newestMarker.recordBytes;
     return used;
   }
 
   /** Moves the head past any byte that is not 0xFF between it and the end of the head sector. */
   private settleHead(): void {
     if (this.headOffset >= this.payload) return;
-    const head = this.live[this.live.length - 1];
-    const rest = this.flash.read(head * this.geometry.sectorSize + SECTOR_HEADER_BYTES + this.headOffset, this.payload - this.headOffset);
-    let lastUsed = -1;
-    for (let index = rest.length - 1; index >= 0; index--) {
-      if (rest[index] !== 0xff) {
-        lastUsed = index;
-        break;
-      }
-    }
-    if (lastUsed < 0) return;
-    this.headOffset = this.pageEndOffset(this.headOffset + lastUsed);
+    const rest = this.flash.read(this.payloadAddress(this.headSector(), this.headOffset), this.payload - this.headOffset);
+    let lastUsed = rest.length - 1;
+    while (lastUsed >= 0 && rest[lastUsed] === 0xff) lastUsed--;
+    if (lastUsed >= 0) this.headOffset = this.pageEndOffset(this.headOffset + lastUsed);
   }
 
   private sectorIsBlank(physical: number): boolean {
     const { sectorSize } = this.geometry;
-    const bytes = this.flash.read(physical * sectorSize, sectorSize);
-    return isErased(bytes, 0, bytes.length);
+    return isErased(this.flash.read(physical * sectorSize, sectorSize));
   }
 
   // -------------------------------------------------------------------------------------------------------
   // Operations
 
   read(fileId: number, offset?: number, length?: number): ReadResult {
-    if (this.statusValue !== 'mounted') return fail(this.unavailable());
-    const entry = this.files.get(fileId);
-    if (entry === undefined) return fail({ code: 'notFound', fileId });
-    const start = offset ?? 0;
-    if (start > entry.dataLength) return fail({ code: 'badRange', offset: start, size: entry.dataLength });
-    const data = this.readVerified(entry);
-    if (data === undefined) return fail({ code: 'unavailable', reason: 'flashFault', detail: `file ${fileId} failed its integrity check` });
-    const count = Math.min(length ?? entry.dataLength - start, entry.dataLength - start);
-    return ok({ data: data.slice(start, start + count), size: entry.dataLength });
+    return this.withFile(fileId, (entry): ReadResult => {
+      const size = entry.dataLength;
+      const start = offset ?? 0;
+      if (start > size) return fail({ code: 'badRange', offset: start, size });
+      const data = this.readVerified(fileId, entry);
+      if (!data.ok) return data;
+      return ok({ data: data.value.slice(start, start + Math.min(length ?? size - start, size - start)), size });
+    });
   }
 
   stat(fileId: number): StatResult {
-    if (this.statusValue !== 'mounted') return fail(this.unavailable());
-    const entry = this.files.get(fileId);
-    return entry === undefined ? fail({ code: 'notFound', fileId }) : ok({ size: entry.dataLength });
+    return this.withFile(fileId, (entry) => ok({ size: entry.dataLength }));
   }
 
   /** File ids present, ascending; with `prefix`, those whose high byte equals it. */
   list(prefix?: number): ListResult {
-    if (this.statusValue !== 'mounted') return fail(this.unavailable());
-    const fileIds = [...this.files.keys()].filter((fileId) => prefix === undefined || fileId >> 8 === prefix).sort((a, b) => a - b);
-    return ok({ fileIds });
+    return this.whenMounted(() => ok({ fileIds: [...this.files.keys()].filter((fileId) => prefix === undefined || fileId >> 8 === prefix).sort((a, b) => a - b) }));
   }
 
   capacity(): CapacityResult {
-    if (this.statusValue !== 'mounted') return fail(this.unavailable());
-    const free = Math.max(0, this.layout.capacityBytes - this.usedBytes);
-    return ok({
-      total: this.layout.capacityBytes,
-      used: this.usedBytes,
-      free,
-      largestWritable: Math.max(0, Math.min(MAX_FILE_BYTES, free - RECORD_HEADER_BYTES)),
-      files: this.files.size,
+    return this.whenMounted(() => {
+      const free = this.freeBytes();
+      return ok({
+        total: this.layout.capacityBytes,
+        used: this.usedBytes,
+        free,
+        largestWritable: Math.max(0, Math.min(MAX_FILE_BYTES, free - RECORD_HEADER_BYTES)),
+        files: this.files.size,
+      });
     });
   }
 
   put(fileId: number, data: Uint8Array): PutResult {
     requireFileId(fileId);
-    if (this.statusValue !== 'mounted') return fail(this.unavailable());
-    if (data.length > MAX_FILE_BYTES) return fail({ code: 'tooLarge', size: data.length, max: MAX_FILE_BYTES });
-    return this.mutate(() => this.writeFile(fileId, data));
+    return this.whenMounted(() => (data.length > MAX_FILE_BYTES ? fail(tooLarge(data.length)) : this.mutate(() => this.writeFile(fileId, data))));
   }
 
   /** Writes `data` at `offset` (at most the file's size) of an existing file, growing it if needed. */
   patch(fileId: number, offset: number, data: Uint8Array): PatchResult {
     requireFileId(fileId);
-    if (this.statusValue !== 'mounted') return fail(this.unavailable());
-    const entry = this.files.get(fileId);
-    if (entry === undefined) return fail({ code: 'notFound', fileId });
-    if (!Number.isInteger(offset) || offset < 0 || offset > entry.dataLength) return fail({ code: 'badRange', offset, size: entry.dataLength });
-    const size = Math.max(entry.dataLength, offset + data.length);
-    if (size > MAX_FILE_BYTES) return fail({ code: 'tooLarge', size, max: MAX_FILE_BYTES });
-    const current = this.readVerified(entry);
-    if (current === undefined) return fail({ code: 'unavailable', reason: 'flashFault', detail: `file ${fileId} failed its integrity check` });
-    const updated = new Uint8Array(size);
-    updated.set(current);
-    updated.set(data, offset);
-    return this.mutate(() => this.writeFile(fileId, updated));
+    return this.withFile(fileId, (entry): PatchResult => {
+      if (!Number.isInteger(offset) || offset < 0 || offset > entry.dataLength) return fail({ code: 'badRange', offset, size: entry.dataLength });
+      const size = Math.max(entry.dataLength, offset + data.length);
+      if (size > MAX_FILE_BYTES) return fail(tooLarge(size));
+      const current = this.readVerified(fileId, entry);
+      if (!current.ok) return current;
+      const updated = new Uint8Array(size);
+      updated.set(current.value);
+      updated.set(data, offset);
+      return this.mutate(() => this.writeFile(fileId, updated));
+    });
   }
 
   delete(fileId: number): DeleteResult {
     requireFileId(fileId);
-    if (this.statusValue !== 'mounted') return fail(this.unavailable());
-    const entry = this.files.get(fileId);
-    if (entry === undefined) return fail({ code: 'notFound', fileId });
-    return this.mutate(() => {
-      // Deleting must stay possible even when compaction is stuck (deleting records of the tail unblocks it).
-      if (!this.ensureRoom(RECORD_HEADER_BYTES) && this.writable() < RECORD_HEADER_BYTES) return fail(this.noRoom('a tombstone'));
-      this.appendRecord(encodeRecord('tombstone', fileId, this.takeRecordSeq(), new Uint8Array(0)));
-      this.files.delete(fileId);
-      this.usedBytes -= RECORD_HEADER_BYTES + entry.dataLength;
-      return ok({});
-    });
+    return this.withFile(fileId, (entry) =>
+      this.mutate(() => {
+        // Deleting must stay possible even when compaction is stuck (deleting records of the tail unblocks it).
+        if (!this.ensureRoom(RECORD_HEADER_BYTES) && this.writable() < RECORD_HEADER_BYTES) return fail(this.noRoom('a tombstone'));
+        this.appendRecord(encodeRecord('tombstone', fileId, this.takeRecordSeq(), new Uint8Array(0)));
+        this.files.delete(fileId);
+        this.usedBytes -= RECORD_HEADER_BYTES + entry.dataLength;
+        return ok({});
+      }),
+    );
   }
 
   /**
@@ -714,20 +673,15 @@ export class LogStore {
     const kept = [...new Set(keep)].sort((a, b) => a - b);
     kept.forEach(requireFileId);
     if (kept.length > MAX_KEPT_FILES) throw new RangeError(`wipe keeps at most ${MAX_KEPT_FILES} files, got ${kept.length}`);
-    if (this.statusValue !== 'mounted') return fail(this.unavailable());
-    return this.mutate(() => {
-      const seq = this.takeRecordSeq();
-      const marker: MarkerData = { phase: 'committed', floor: 0, voidBelowSeq: seq, keep: kept };
-      const record = encodeRecord('wipeMarker', 0, seq, encodeMarker(marker));
-      if (!this.ensureRoom(record.length)) return fail(this.noRoom('a wipe marker'));
-      const address = this.appendRecord(record);
-      for (const fileId of [...this.files.keys()]) if (!kept.includes(fileId)) this.files.delete(fileId);
-      this.newestMarker = { ...marker, seq, address, recordBytes: record.length };
-      this.markerLive = true;
-      this.usedBytes = this.computeUsedBytes();
-      this.finishWipe();
-      return ok({});
-    });
+    return this.whenMounted(() =>
+      this.mutate(() => {
+        if (!this.appendMarker('committed', 0, kept)) return fail(this.noRoom('a wipe marker'));
+        for (const fileId of [...this.files.keys()]) if (!kept.includes(fileId)) this.files.delete(fileId);
+        this.usedBytes = this.computeUsedBytes();
+        this.finishWipe();
+        return ok({});
+      }),
+    );
   }
 
   /** Erases the whole region (after an atomic wipe when the store is readable) and starts an empty store. */
@@ -764,12 +718,25 @@ export class LogStore {
     }));
   }
 
+  /** Runs `operation` when the store is mounted; otherwise answers why it is not. */
+  private whenMounted<R>(operation: () => R): R | Failure<UnavailableError> {
+    return this.statusValue === 'mounted' ? operation() : fail(this.unavailable());
+  }
+
+  /** Runs `operation` on the file's entry when the store is mounted and the file exists. */
+  private withFile<R>(fileId: number, operation: (entry: FileEntry) => R): R | Failure<NotFoundError | UnavailableError> {
+    return this.whenMounted(() => {
+      const entry = this.files.get(fileId);
+      return entry === undefined ? fail<NotFoundError>({ code: 'notFound', fileId }) : operation(entry);
+    });
+  }
+
   // -------------------------------------------------------------------------------------------------------
   // Writing
 
   private writeFile(fileId: number, data: Uint8Array): Result<{ size: number }, FullError | UnavailableError> {
     const recordBytes = RECORD_HEADER_BYTES + data.length;
-    const available = Math.max(0, this.layout.capacityBytes - this.usedBytes);
+    const available = this.freeBytes();
     if (recordBytes > available) return fail({ code: 'full', needed: recordBytes, available });
     if (!this.ensureRoom(recordBytes)) return fail(this.noRoom(`a ${recordBytes}-byte record`));
     const seq = this.takeRecordSeq();
@@ -789,12 +756,8 @@ export class LogStore {
       return result;
     } catch (error) {
       this.statusValue = 'unmounted';
-      if (error instanceof StoreFault) {
-        // The store's own consistency checks failed: a damaged region, not a power cut. Refuse further work.
-        this.statusValue = 'failed';
-        this.failureValue = { reason: 'flashFault', detail: error.message };
-        return fail({ code: 'unavailable', reason: 'flashFault', detail: error.message });
-      }
+      // The store's own consistency checks failed: a damaged region, not a power cut. Refuse further work.
+      if (error instanceof StoreFault) return fail(unavailableFor(this.setFailure('flashFault', error.message)));
       throw error;
     }
   }
@@ -802,6 +765,11 @@ export class LogStore {
   private takeRecordSeq(): number {
     if (this.nextRecordSeq > U32_LIMIT) throw new StoreFault('record sequence numbers are exhausted');
     return this.nextRecordSeq++;
+  }
+
+  /** Capacity left for files (section 6). */
+  private freeBytes(): number {
+    return Math.max(0, this.layout.capacityBytes - this.usedBytes);
   }
 
   private writable(): number {
@@ -815,28 +783,21 @@ export class LogStore {
     const needed = bytes + this.layout.reclaimReserveBytes;
     if (this.writable() >= needed) return true;
     this.listener?.compactionStarted();
-    const maximumRounds = 2 * this.geometry.sectorCount;
-    let rounds = 0;
-    while (this.writable() < needed && this.live.length >= 2 && rounds < maximumRounds && this.reclaimFits()) {
+    for (let rounds = 0; this.writable() < needed && this.live.length >= 2 && rounds < 2 * this.geometry.sectorCount && this.reclaimFits(); rounds++) {
       this.reclaimTail();
-      rounds += 1;
     }
     this.listener?.compactionFinished();
     return this.writable() >= needed;
   }
 
   /** Entries (files and the live marker) whose current instance starts in the tail sector, in log order. */
-  private tailResidents(): { entry: FileEntry | MarkerEntry; fileId: number | undefined; recordBytes: number }[] {
-    const start = this.tailSeq * this.payload;
-    const end = start + this.payload;
-    const residents: { entry: FileEntry | MarkerEntry; fileId: number | undefined; recordBytes: number }[] = [];
+  private tailResidents(): TailResident[] {
+    const residents: TailResident[] = [];
     for (const [fileId, entry] of this.files) {
-      if (entry.address >= start && entry.address < end) residents.push({ entry, fileId, recordBytes: RECORD_HEADER_BYTES + entry.dataLength });
+      if (this.sectorSeqOf(entry.address) === this.tailSeq) residents.push({ entry, fileId, recordBytes: RECORD_HEADER_BYTES + entry.dataLength });
     }
-    const marker = this.newestMarker;
-    if (marker !== undefined && this.markerLive && marker.address >= start && marker.address < end) {
-      residents.push({ entry: marker, fileId: undefined, recordBytes: marker.recordBytes });
-    }
+    const marker = this.liveMarker;
+    if (marker !== undefined && this.sectorSeqOf(marker.address) === this.tailSeq) residents.push({ entry: marker, fileId: undefined, recordBytes: marker.recordBytes });
     return residents.sort((a, b) => a.entry.address - b.entry.address);
   }
 
@@ -853,17 +814,17 @@ export class LogStore {
     let dropped = 0;
     for (const resident of this.tailResidents()) {
       const bytes = this.readLog(resident.entry.address, resident.recordBytes);
-      const header = parseRecordHeader(bytes.subarray(0, RECORD_HEADER_BYTES));
-      if (header === undefined || crc32(bytes, 0, RECORD_HEADER_BYTES) !== header.dataCrc) {
+      const header = parseRecordHeader(bytes);
+      if (header !== undefined && crc32(bytes, 0, RECORD_HEADER_BYTES) === header.dataCrc) {
+        resident.entry.address = this.appendRecord(bytes);
+        copied += 1;
+      } else {
         // The flash decayed under a live record: it cannot be carried forward, and it is not served any more.
-        if (resident.fileId !== undefined) this.files.delete(resident.fileId);
-        else this.markerLive = false;
+        if (resident.fileId === undefined) this.liveMarker = undefined;
+        else this.files.delete(resident.fileId);
         this.usedBytes = this.computeUsedBytes();
         dropped += 1;
-        continue;
       }
-      resident.entry.address = this.appendRecord(bytes);
-      copied += 1;
     }
     const tail = this.live[0];
     this.programChecked(tail * this.geometry.sectorSize + RETIRED_FLAG_OFFSET, new Uint8Array([0x00]));
@@ -873,24 +834,30 @@ export class LogStore {
     this.listener?.tailReclaimed?.(copied, dropped);
   }
 
-  /** Steps (b)-(d) of a wipe whose committed marker is the newest (section 8). */
+  /** Appends a wipe marker (voiding below its own seq unless told otherwise) as the live one; false if no room. */
+  private appendMarker(phase: MarkerPhase, floor: number, keep: readonly number[], voidBelowSeq?: number): boolean {
+    const seq = this.takeRecordSeq();
+    const marker: MarkerData = { phase, floor, voidBelowSeq: voidBelowSeq ?? seq, keep };
+    const record = encodeRecord('wipeMarker', 0, seq, encodeMarker(marker));
+    if (!this.ensureRoom(record.length)) return false;
+    this.liveMarker = { ...marker, seq, address: this.appendRecord(record), recordBytes: record.length };
+    return true;
+  }
+
+  /** Steps (b)-(d) of a wipe whose committed marker is the live one (section 8). */
   private finishWipe(): void {
-    const marker = this.newestMarker;
+    const marker = this.liveMarker;
     if (marker === undefined || marker.phase !== 'committed') throw new StoreFault('no wipe to finish');
-    const lastDirtySeq = Math.floor(marker.address / this.payload);
+    const lastDirtySeq = this.sectorSeqOf(marker.address);
     while (this.live.length > 0 && this.tailSeq <= lastDirtySeq) {
       if (this.live.length === 1) this.openSector(0); // the marker's sector is the head: move the head on
       if (!this.reclaimFits()) throw new StoreFault('no room to finish the wipe');
       this.reclaimTail();
     }
-    const seq = this.takeRecordSeq();
-    const erased: MarkerData = { phase: 'erased', floor: this.tailSeq, voidBelowSeq: marker.voidBelowSeq, keep: marker.keep };
-    const record = encodeRecord('wipeMarker', 0, seq, encodeMarker(erased));
-    if (!this.ensureRoom(record.length)) throw new StoreFault('no room for the wipe marker');
-    const address = this.appendRecord(record);
-    this.newestMarker = { ...erased, seq, address, recordBytes: record.length };
-    this.markerLive = erased.floor > this.highestHeaderFloor;
-    this.raiseFloor(erased.floor);
+    const floor = this.tailSeq;
+    if (!this.appendMarker('erased', floor, marker.keep, marker.voidBelowSeq)) throw new StoreFault('no room for the wipe marker');
+    if (floor <= this.highestHeaderFloor) this.liveMarker = undefined;
+    this.raiseFloor(floor);
     this.usedBytes = this.computeUsedBytes();
     this.eraseDeadFreeSectors();
   }
@@ -898,56 +865,47 @@ export class LogStore {
   /** Appends one record at the head (opening sectors as needed); returns its log position. */
   private appendRecord(record: Uint8Array): number {
     const payload = this.payload;
-    const { sectorSize, pageSize } = this.geometry;
-    let written = 0;
     let start = -1;
-    while (written < record.length) {
-      if (this.live.length === 0 || this.headOffset >= payload) {
-        this.openSector(written === 0 ? 0 : Math.min(record.length - written, payload));
-      }
-      if (written === 0) start = this.headSeq() * payload + this.headOffset;
-      const address = this.live[this.live.length - 1] * sectorSize + SECTOR_HEADER_BYTES + this.headOffset;
-      const chunk = Math.min(record.length - written, payload - this.headOffset, pageSize - (address % pageSize));
-      this.programChecked(address, record.subarray(written, written + chunk));
+    for (let written = 0; written < record.length; ) {
+      if (this.live.length === 0 || this.headOffset >= payload) this.openSector(written === 0 ? 0 : Math.min(record.length - written, payload));
+      if (written === 0) start = (this.tailSeq + this.live.length - 1) * payload + this.headOffset;
+      const chunk = Math.min(record.length - written, payload - this.headOffset);
+      this.programSpan(this.payloadAddress(this.headSector(), this.headOffset), record.subarray(written, written + chunk));
       written += chunk;
       this.headOffset += chunk;
     }
     return start;
   }
 
-  private headSeq(): number {
-    return this.tailSeq + this.live.length - 1;
-  }
-
   /** Opens the next sector as the head (section 3). */
   private openSector(firstRecordOffset: number): void {
     const { sectorCount, sectorSize } = this.geometry;
+    const live = this.live;
     const seq = this.highestSectorSeq + 1;
     if (seq > U32_LIMIT) throw new StoreFault('sector sequence numbers are exhausted');
-    if (this.live.length > 0 && sectorCount - this.live.length < 2) throw new StoreFault('no free sector may be opened');
-    const start = this.live.length > 0 ? this.live[this.live.length - 1] + 1 : 0;
+    if (live.length > 0 && sectorCount - live.length < 2) throw new StoreFault('no free sector may be opened');
+    const start = live.length > 0 ? this.headSector() + 1 : 0;
     let chosen = -1;
-    for (let step = 0; step < sectorCount; step++) {
+    for (let step = 0; chosen < 0 && step < sectorCount; step++) {
       const candidate = (start + step) % sectorCount;
       const condition = this.sectors[candidate].condition;
-      if (condition === 'blank' || condition === 'dirty') {
-        chosen = candidate;
-        break;
-      }
+      if (condition === 'blank' || condition === 'dirty') chosen = candidate;
     }
     if (chosen < 0) throw new StoreFault('no blank or erasable sector to open');
     if (this.sectors[chosen].condition !== 'blank' && !this.sectorIsBlank(chosen)) this.eraseSector(chosen);
-    const floor = this.live.length > 0 ? this.tailSeq : seq;
+    const floor = live.length > 0 ? this.tailSeq : seq;
     this.programSpan(chosen * sectorSize, encodeSectorHeader(seq, floor, firstRecordOffset));
-    if (this.live.length === 0) this.tailSeq = seq;
-    this.live.push(chosen);
+    if (live.length === 0) this.tailSeq = seq;
+    live.push(chosen);
     this.sectors[chosen] = { condition: 'live', seq };
     this.highestSectorSeq = seq;
     this.headOffset = 0;
     this.highestHeaderFloor = Math.max(this.highestHeaderFloor, floor);
-    if (this.newestMarker !== undefined && this.markerLive && this.newestMarker.phase === 'erased' && this.newestMarker.floor <= this.highestHeaderFloor) {
-      this.markerLive = false;
-      this.usedBytes -= this.newestMarker.recordBytes;
+    const marker = this.liveMarker;
+    if (marker?.phase === 'erased' && marker.floor <= this.highestHeaderFloor) {
+      // A sector header now carries the marker's floor: the marker is dead.
+      this.liveMarker = undefined;
+      this.usedBytes -= marker.recordBytes;
     }
     this.raiseFloor(floor);
     this.eraseDeadFreeSectors();
@@ -972,10 +930,10 @@ export class LogStore {
     this.sectors[physical] = { condition: 'blank', seq: -1 };
   }
 
+  /** Programs `bytes` at `address`, one flash program per page they touch. */
   private programSpan(address: number, bytes: Uint8Array): void {
     const { pageSize } = this.geometry;
-    let written = 0;
-    while (written < bytes.length) {
+    for (let written = 0; written < bytes.length; ) {
       const chunk = Math.min(bytes.length - written, pageSize - ((address + written) % pageSize));
       this.programChecked(address + written, bytes.subarray(written, written + chunk));
       written += chunk;
@@ -992,26 +950,38 @@ export class LogStore {
 
   private readLog(address: number, length: number): Uint8Array {
     const payload = this.payload;
-    const { sectorSize } = this.geometry;
     const result = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
+    for (let done = 0; done < length; ) {
       const position = address + done;
-      const seq = Math.floor(position / payload);
-      const offset = position - seq * payload;
-      const index = seq - this.tailSeq;
+      const offset = position % payload;
+      const index = this.sectorSeqOf(position) - this.tailSeq;
       if (index < 0 || index >= this.live.length) throw new StoreFault(`log position ${position} is outside the live sectors`);
       const count = Math.min(length - done, payload - offset);
-      result.set(this.flash.read(this.live[index] * sectorSize + SECTOR_HEADER_BYTES + offset, count), done);
+      result.set(this.flash.read(this.payloadAddress(this.live[index], offset), count), done);
       done += count;
     }
     return result;
   }
 
-  /** The file's data if it still passes its CRC, else undefined. */
-  private readVerified(entry: FileEntry): Uint8Array | undefined {
+  /** The file's data, or `unavailable` if it no longer passes its CRC. */
+  private readVerified(fileId: number, entry: FileEntry): Result<Uint8Array, UnavailableError> {
     const data = this.readLog(entry.address + RECORD_HEADER_BYTES, entry.dataLength);
-    return crc32(data) === entry.dataCrc ? data : undefined;
+    return crc32(data) === entry.dataCrc ? ok(data) : fail(flashFault(`file ${fileId} failed its integrity check`));
+  }
+
+  /** The sectorSeq of the sector holding log position `address`. */
+  private sectorSeqOf(address: number): number {
+    return Math.floor(address / this.payload);
+  }
+
+  /** Physical index of the head sector (the store has live sectors). */
+  private headSector(): number {
+    return this.live[this.live.length - 1];
+  }
+
+  /** Flash address of byte `offset` of a sector's payload. */
+  private payloadAddress(physical: number, offset: number): number {
+    return physical * this.geometry.sectorSize + SECTOR_HEADER_BYTES + offset;
   }
 
   /** Payload offset of the page boundary after `offset` (capped at the payload size). */
@@ -1021,29 +991,15 @@ export class LogStore {
     return Math.min(this.payload, (Math.floor(physical / pageSize) + 1) * pageSize - SECTOR_HEADER_BYTES);
   }
 
+  /** Why the store refuses an operation while it is not mounted. */
   private unavailable(): UnavailableError {
-    switch (this.statusValue) {
-      case 'failed': {
-        const failure = this.failureValue ?? { reason: 'flashFault', detail: 'the store failed' };
-        return { code: 'unavailable', reason: failure.reason, detail: failure.detail };
-      }
-      case 'unmounted':
-        return { code: 'unavailable', reason: 'notMounted', detail: 'the store is not mounted' };
-      case 'recovering':
-        return { code: 'unavailable', reason: 'notMounted', detail: 'the store is mounted but its recovery has not run' };
-      case 'mounted':
-        return { code: 'unavailable', reason: 'flashFault', detail: 'the store is mounted (no reason to refuse)' };
-      default:
-        return assertNever(this.statusValue);
-    }
+    if (this.statusValue === 'failed' && this.failureValue !== undefined) return unavailableFor(this.failureValue);
+    const detail = this.statusValue === 'recovering' ? 'the store is mounted but its recovery has not run' : 'the store is not mounted';
+    return { code: 'unavailable', reason: 'notMounted', detail };
   }
 
   private noRoom(what: string): UnavailableError {
-    return {
-      code: 'unavailable',
-      reason: 'flashFault',
-      detail: `compaction could not make room for ${what}: the region is damaged, or repeated power cuts used up the compaction reserve (deleting files frees it)`,
-    };
+    return flashFault(`compaction could not make room for ${what}: the region is damaged, or repeated power cuts used up the compaction reserve (deleting files frees it)`);
   }
 }
 
@@ -1052,19 +1008,16 @@ export class LogStore {
 
 interface ScanOutcome {
   records: ScannedRecord[];
+  /** Where the last live sector's log ends (the payload size when the run is empty). */
   headEnd: number;
   highestRecordSeq: number;
   invalidRecords: number;
   garbageBytes: number;
 }
 
-function emptyScan(payload: number): ScanOutcome {
-  return { records: [], headEnd: payload, highestRecordSeq: -1, invalidRecords: 0, garbageBytes: 0 };
-}
-
 /** Reads the payloads of the live run, one sector at a time, and byte ranges that cross into later sectors. */
 class RunReader {
-  private readonly cache = new Map<number, Uint8Array>();
+  private readonly cache: (Uint8Array | undefined)[] = [];
   private readonly payload: number;
 
   constructor(
@@ -1076,37 +1029,31 @@ class RunReader {
   }
 
   sector(index: number): Uint8Array {
-    let bytes = this.cache.get(index);
+    let bytes = this.cache[index];
     if (bytes === undefined) {
       bytes = this.flash.read(this.run[index].physical * this.geometry.sectorSize + SECTOR_HEADER_BYTES, this.payload);
-      this.cache.set(index, bytes);
+      this.cache[index] = bytes;
     }
     return bytes;
   }
 
-  /** Forgets sectors before `index` (the scan only looks forward). */
+  /** Forgets the sector before `index` (the scan only looks forward, one sector at a time). */
   release(index: number): void {
-    for (const key of [...this.cache.keys()]) if (key < index) this.cache.delete(key);
+    this.cache[index - 1] = undefined;
   }
 
   /** `length` bytes from `offset` of run sector `index` on, or undefined if they run past the last live sector. */
   bytes(index: number, offset: number, length: number): Uint8Array | undefined {
-    if (offset + length <= this.payload) return this.sector(index).subarray(offset, offset + length);
+    const payload = this.payload;
+    if (offset + length <= payload) return this.sector(index).subarray(offset, offset + length);
     const result = new Uint8Array(length);
-    let done = 0;
-    let sectorIndex = index;
-    let sectorOffset = offset;
-    while (done < length) {
-      if (sectorOffset >= this.payload) {
-        sectorIndex += 1;
-        sectorOffset -= this.payload;
-        continue;
-      }
+    let sectorIndex = index + Math.floor(offset / payload);
+    let sectorOffset = offset % payload;
+    for (let done = 0; done < length; sectorIndex++, sectorOffset = 0) {
       if (sectorIndex >= this.run.length) return undefined;
-      const count = Math.min(length - done, this.payload - sectorOffset);
+      const count = Math.min(length - done, payload - sectorOffset);
       result.set(this.sector(sectorIndex).subarray(sectorOffset, sectorOffset + count), done);
       done += count;
-      sectorOffset += count;
     }
     return result;
   }
@@ -1123,33 +1070,38 @@ function continuationMatches(run: readonly LiveSector[], index: number, remainin
   }
 }
 
-function newestMarkerOf(records: readonly ScannedRecord[]): ScannedRecord | undefined {
-  let newest: ScannedRecord | undefined;
-  for (const record of records) {
-    if (record.kind === 'wipeMarker' && record.marker !== undefined && (newest === undefined || record.seq >= newest.seq)) newest = record;
+/** The newest well-formed wipe marker among the records (equal seqs: the later one), as the store tracks it. */
+function newestMarkerOf(records: readonly ScannedRecord[]): MarkerEntry | undefined {
+  let newest: MarkerEntry | undefined;
+  for (const { marker, seq, address, dataLength } of records) {
+    if (marker !== undefined && (newest === undefined || seq >= newest.seq)) newest = { ...marker, seq, address, recordBytes: RECORD_HEADER_BYTES + dataLength };
   }
   return newest;
 }
 
 function withMarker(header: RecordHeader, address: number, data: Uint8Array): ScannedRecord {
-  return {
-    kind: header.kind,
-    fileId: header.fileId,
-    seq: header.seq,
-    dataLength: header.dataLength,
-    dataCrc: header.dataCrc,
-    address,
-    marker: header.kind === 'wipeMarker' ? decodeMarker(data) : undefined,
-  };
+  return { ...header, address, marker: header.kind === 'wipeMarker' ? decodeMarker(data) : undefined };
 }
 
-function isErased(bytes: Uint8Array, start: number, end: number): boolean {
+function isErased(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
   for (let index = start; index < end; index++) if (bytes[index] !== 0xff) return false;
   return true;
 }
 
 function requireFileId(fileId: number): void {
   if (!Number.isInteger(fileId) || fileId < 0 || fileId > 0xffff) throw new RangeError(`file id ${fileId} is not a u16`);
+}
+
+function flashFault(detail: string): UnavailableError {
+  return { code: 'unavailable', reason: 'flashFault', detail };
+}
+
+function unavailableFor(failure: StoreFailure): UnavailableError {
+  return { code: 'unavailable', ...failure };
+}
+
+function tooLarge(size: number): TooLargeError {
+  return { code: 'tooLarge', size, max: MAX_FILE_BYTES };
 }
 
 // ---------------------------------------------------------------------------------------------------------
