@@ -65,6 +65,17 @@ describe('the Pico assembly (device engine, EC family only)', () => {
     expect(request.point).toBeDefined();
   });
 
+  it('answers ECDSA with a hash its engine lacks (SHA-256 alone) with 6A86, and the crypto actor keeps running', async () => {
+    const board = await commissioned({ engine: deviceEngine, families: PICO_OPERATION_FAMILIES });
+    expect((await board.transmit(extendedApdu('00460100', ecGenerateBody('secp256r1', CHR)))).statusWord).toBe(0x9000);
+    const message = ascii.encode('message');
+    const answers: Record<string, number> = {};
+    for (const algorithm of ['71', '72', '73', '74', '75']) answers[algorithm] = (await board.transmit(extendedApdu(`806801${algorithm}`, message))).statusWord;
+    expect(answers).toEqual({ '71': 0x6a86, '72': 0x6a86, '73': 0x9000, '74': 0x6a86, '75': 0x6a86 });
+    expect(board.logs.filter((line) => line.includes('restarted'))).toEqual([]);
+    expect(board.logs.filter((line) => line.includes('unsupported: the device engine has no sha'))).toHaveLength(4);
+  });
+
   it('refuses RSA key generation with 6A86 (not offered), whatever the size, and stores nothing', async () => {
     const board = await commissioned({ engine: deviceEngine, families: PICO_OPERATION_FAMILIES });
     for (const bits of [1024, 2048, 4096]) {

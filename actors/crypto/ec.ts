@@ -6,7 +6,7 @@
 import { ecSeedLength, type CurveName } from '../../hal/crypto/types.js';
 import { ecPublicKeyTlv } from '../card/cvc.js';
 import { ecdsaRawToDer } from '../card/signature-formats.js';
-import { HASH_BY_INDEX, refuse, success, type EcOperations } from './operations.js';
+import { offeredHash, refuse, success, type EcOperations } from './operations.js';
 
 export function curveBits(curve: CurveName): number {
   switch (curve) {
@@ -43,8 +43,13 @@ export const ecOperations: EcOperations = {
     if (algorithm < 0x70 || algorithm > 0x75) return refuse('wrongKeyType', `algorithm ${algorithm.toString(16)} is not for EC keys`);
     if (key.curve === undefined) return refuse('badInput', 'EC key without a curve');
     if (!engine.curves.includes(key.curve)) return refuse('unsupported', `the ${engine.name} engine has no ${key.curve}`);
-    const hash = algorithm === 0x70 ? data : engine.digest(HASH_BY_INDEX[algorithm - 0x71] ?? 'sha256', data);
     if (algorithm === 0x70 && (data.length === 0 || data.length > 64)) return refuse('badInput', `a hash of ${data.length} bytes`);
+    let hash = data;
+    if (algorithm !== 0x70) {
+      const offered = offeredHash(engine, algorithm, 0x71);
+      if (!offered.ok) return offered.refusal;
+      hash = engine.digest(offered.hash, data);
+    }
     return success(ecdsaRawToDer(engine.ecSign(key.curve, key.material, hash), key.curve === 'secp521r1'));
   },
 

@@ -95,6 +95,16 @@ export interface OperationFamilies {
 
 export const HASH_BY_INDEX: readonly HashName[] = ['sha1', 'sha224', 'sha256', 'sha384', 'sha512'];
 
+/**
+ * The hash of a hashing algorithm (71..75, 31..35, 41..45 from its `first` identifier), or a refusal when the engine
+ * does not offer it (the Pico's engine has SHA-256 alone; a failed self-test disables a hash): `unsupported`, as for
+ * any algorithm the device does not offer, instead of the engine throwing inside the crypto actor.
+ */
+export function offeredHash(engine: CryptoEngine, algorithm: number, first: number): { ok: true; hash: HashName } | { ok: false; refusal: OperationResult } {
+  const hash = HASH_BY_INDEX[algorithm - first] ?? 'sha256';
+  return engine.hashes.includes(hash) ? { ok: true, hash } : { ok: false, refusal: refuse('unsupported', `the ${engine.name} engine has no ${hash}`) };
+}
+
 export function success(data: Uint8Array): OperationResult {
   return { ok: true, data };
 }

@@ -8,7 +8,7 @@
 import { rsaPublicKeyTlv } from '../card/cvc.js';
 import { digestFromDigestInfo, hashForDigestLength, pkcs1SignatureBlock } from '../card/pkcs1-formats.js';
 import { uintBytes } from '../card/tlv.js';
-import { HASH_BY_INDEX, refuse, success, type RsaOperations } from './operations.js';
+import { offeredHash, refuse, success, type RsaOperations } from './operations.js';
 
 /** RSA modulus sizes offered (OpenSC accepts multiples of 256 from 1024). */
 export const RSA_BITS = [1024, 2048, 3072, 4096] as const;
@@ -65,8 +65,9 @@ export const rsaOperations: RsaOperations = {
         return success(rsa.rawPrivate(key.material, block));
       }
       case algorithm >= 0x31 && algorithm <= 0x35: {
-        const hash = HASH_BY_INDEX[algorithm - 0x31] ?? 'sha256';
-        return success(rsa.signPkcs1(key.material, hash, engine.digest(hash, data)));
+        const offered = offeredHash(engine, algorithm, 0x31);
+        if (!offered.ok) return offered.refusal;
+        return success(rsa.signPkcs1(key.material, offered.hash, engine.digest(offered.hash, data)));
       }
       case algorithm === 0x40: {
         // A bare digest (the hash chosen by its length), or a DigestInfo, which OpenSC 0.23 sends.
@@ -77,9 +78,10 @@ export const rsaOperations: RsaOperations = {
         return success(rsa.signPss(key.material, hash, digest, digest.length));
       }
       case algorithm >= 0x41 && algorithm <= 0x45: {
-        const hash = HASH_BY_INDEX[algorithm - 0x41] ?? 'sha256';
-        const digest = engine.digest(hash, data);
-        return success(rsa.signPss(key.material, hash, digest, digest.length));
+        const offered = offeredHash(engine, algorithm, 0x41);
+        if (!offered.ok) return offered.refusal;
+        const digest = engine.digest(offered.hash, data);
+        return success(rsa.signPss(key.material, offered.hash, digest, digest.length));
       }
       default:
         return refuse('wrongKeyType', `algorithm ${algorithm.toString(16)} is not an RSA signature`);
