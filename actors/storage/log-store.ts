@@ -139,7 +139,6 @@
 import { FlashError, type Flash, type FlashGeometry } from '../../hal/types.js';
 import { fail, ok, type Result } from '../../messages/protocol.js';
 import { MAX_FILE_BYTES } from '../../messages/storage.js';
-import { assertNever } from '../../messages/schema.js';
 import { crc32 } from './crc32.js';
 
 export const FORMAT_VERSION = 1;
@@ -155,10 +154,12 @@ const RECORD_MAGIC = 0x5a;
 const MARKER_FIXED_BYTES = 10;
 const U32_LIMIT = 0xffff_ffff;
 
-const RECORD_KINDS = { data: 1, tombstone: 2, wipeMarker: 3 } as const;
-type RecordKind = keyof typeof RECORD_KINDS;
-const MARKER_PHASES = { committed: 1, erased: 2 } as const;
-type MarkerPhase = keyof typeof MARKER_PHASES;
+/** Record kinds, indexed by their code (byte 1 of a record). */
+const RECORD_KINDS = [undefined, 'data', 'tombstone', 'wipeMarker'] as const;
+type RecordKind = NonNullable<(typeof RECORD_KINDS)[number]>;
+/** Wipe marker phases, indexed by their code (byte 0 of a marker's data). */
+const MARKER_PHASES = [undefined, 'committed', 'erased'] as const;
+type MarkerPhase = NonNullable<(typeof MARKER_PHASES)[number]>;
 
 // ---------------------------------------------------------------------------------------------------------
 // Layout and capacity
@@ -299,7 +300,6 @@ interface RecordHeader {
 
 interface ScannedRecord extends RecordHeader {
   readonly address: number;
-  readonly marker: MarkerData | undefined;
 }
 
 type HeaderReading =
@@ -436,20 +436,17 @@ export class LogStore {
     this.floor = this.highestHeaderFloor;
     let run: LiveSector[];
     let scan: ScanOutcome;
-    let marker: MarkerEntry | undefined;
     for (let attempt = 1; ; attempt++) {
-      run = this.buildRun(headers);
+      run = this.takeRun(headers);
       scan = this.scanRun(run);
-      marker = newestMarkerOf(scan.records);
+      const marker = scan.marker;
       if (marker === undefined || marker.phase !== 'erased' || marker.floor <= this.floor || marker.floor > this.sectorSeqOf(marker.address)) break;
       this.floor = marker.floor;
       if (attempt === 3 || run.length === 0 || run[0].seq >= this.floor) break;
     }
 
-    this.live = run.map((sector) => sector.physical);
-    this.tailSeq = run.length > 0 ? run[0].seq : 0;
     this.headOffset = scan.headEnd;
-    this.buildIndex(scan.records, marker);
+    this.buildIndex(scan);
     this.nextRecordSeq = scan.highestRecordSeq + 1;
     this.settleHead();
 
@@ -506,8 +503,11 @@ export class LogStore {
     this.usedBytes = 0;
   }
 
-  /** The live run: consecutive sectorSeqs down from the highest valid, unretired header at or above the floor. */
-  private buildRun(headers: readonly HeaderReading[]): LiveSector[] {
+  /**
+   * Makes the live run the store's live sectors, and returns it: consecutive sectorSeqs down from the highest
+   * valid, unretired header at or above the floor.
+   */
+  private takeRun(headers: readonly HeaderReading[]): LiveSector[] {
     const bySeq = new Map<number, LiveSector>();
     let highest = -1;
     headers.forEach((header, physical) => {
@@ -522,20 +522,28 @@ export class LogStore {
       if (sector === undefined) break;
       run.unshift(sector);
     }
+    this.live = run.map((sector) => sector.physical);
+    this.tailSeq = run.length > 0 ? run[0].seq : 0;
     return run;
   }
 
+  /** Scans the live run (section 4): the latest record of each file, the newest wipe marker, the head. */
   private scanRun(run: readonly LiveSector[]): ScanOutcome {
     const payload = this.payload;
-    const outcome: ScanOutcome = { records: [], headEnd: payload, highestRecordSeq: -1, invalidRecords: 0, garbageBytes: 0 };
-    const reader = new RunReader(this.flash, this.geometry, run);
-    for (let index = 0; index < run.length; index++) {
-      reader.release(index);
-      const bytes = reader.sector(index);
-      let offset = run[index].firstRecordOffset;
+    const outcome: ScanOutcome = { latest: new Map(), marker: undefined, headEnd: payload, highestRecordSeq: -1, invalidRecords: 0, garbageBytes: 0 };
+    const logEnd = (this.tailSeq + run.length) * payload;
+    run.forEach(({ physical, seq, firstRecordOffset }, index) => {
+      const sectorStart = seq * payload;
+      const bytes = this.flash.read(this.payloadAddress(physical, 0), payload);
+      /** `length` bytes from `offset` of this sector on, or undefined if they run past the last live sector. */
+      const span = (offset: number, length: number): Uint8Array | undefined => {
+        if (offset + length <= payload) return bytes.subarray(offset, offset + length);
+        return sectorStart + offset + length <= logEnd ? this.readLog(sectorStart + offset, length) : undefined;
+      };
+      let offset = firstRecordOffset;
       while (offset < payload) {
         // A header that would run past the last live sector is treated like an invalid one.
-        const headerBytes = reader.bytes(index, offset, RECORD_HEADER_BYTES);
+        const headerBytes = span(offset, RECORD_HEADER_BYTES);
         const header = headerBytes && parseRecordHeader(headerBytes);
         if (header === undefined) {
           const pageEnd = this.pageEndOffset(offset);
@@ -548,28 +556,23 @@ export class LogStore {
         const end = offset + RECORD_HEADER_BYTES + header.dataLength;
         // A record continuing into the following sectors: each must be live and agree on where it ends.
         const continues = end > payload;
-        const data = continues && !continuationMatches(run, index, end - payload, payload) ? undefined : reader.bytes(index, offset + RECORD_HEADER_BYTES, header.dataLength);
-        if (data !== undefined && crc32(data) === header.dataCrc) outcome.records.push(withMarker(header, run[index].seq * payload + offset, data));
+        const data = continues && !continuationMatches(run, index, end - payload, payload) ? undefined : span(offset + RECORD_HEADER_BYTES, header.dataLength);
+        if (data !== undefined && crc32(data) === header.dataCrc) noteRecord(outcome, header, sectorStart + offset, data);
         else outcome.invalidRecords += 1;
         offset = continues ? payload : end;
       }
       // The head is where the last live sector's log ends (offset stops there, or at the payload's end).
       if (index === run.length - 1) outcome.headEnd = offset;
-    }
+    });
     return outcome;
   }
 
-  private buildIndex(records: readonly ScannedRecord[], newestMarker: MarkerEntry | undefined): void {
-    const latest = new Map<number, ScannedRecord>();
-    for (const record of records) {
-      const current = latest.get(record.fileId);
-      if (record.kind !== 'wipeMarker' && (current === undefined || record.seq >= current.seq)) latest.set(record.fileId, record);
-    }
-    if (newestMarker !== undefined && (newestMarker.phase === 'committed' || newestMarker.floor > this.highestHeaderFloor)) this.liveMarker = newestMarker;
+  private buildIndex({ latest, marker }: ScanOutcome): void {
+    if (marker !== undefined && (marker.phase === 'committed' || marker.floor > this.highestHeaderFloor)) this.liveMarker = marker;
     for (const [fileId, record] of latest) {
       if (record.kind !== 'data') continue;
-      // The newest marker voids what it does not keep, live or not (a dead one's voided records are dead anyway).
-      if (newestMarker !== undefined && record.seq < newestMarker.voidBelowSeq && !newestMarker.keep.includes(fileId)) continue;
+      // The newest marker voids what it does not keep (section 4).
+      if (marker !== undefined && record.seq < marker.voidBelowSeq && !marker.keep.includes(fileId)) continue;
       this.files.set(fileId, { seq: record.seq, address: record.address, dataLength: record.dataLength, dataCrc: record.dataCrc });
     }
     this.usedBytes = this.computeUsedBytes();
@@ -1007,56 +1010,15 @@ export class LogStore {
 // Scanning helpers
 
 interface ScanOutcome {
-  records: ScannedRecord[];
+  /** Each file's latest record (data or tombstone; equal seqs: the later one). */
+  latest: Map<number, ScannedRecord>;
+  /** The newest well-formed wipe marker (equal seqs: the later one). */
+  marker: MarkerEntry | undefined;
   /** Where the last live sector's log ends (the payload size when the run is empty). */
   headEnd: number;
   highestRecordSeq: number;
   invalidRecords: number;
   garbageBytes: number;
-}
-
-/** Reads the payloads of the live run, one sector at a time, and byte ranges that cross into later sectors. */
-class RunReader {
-  private readonly cache: (Uint8Array | undefined)[] = [];
-  private readonly payload: number;
-
-  constructor(
-    private readonly flash: Flash,
-    private readonly geometry: FlashGeometry,
-    private readonly run: readonly LiveSector[],
-  ) {
-    this.payload = geometry.sectorSize - SECTOR_HEADER_BYTES;
-  }
-
-  sector(index: number): Uint8Array {
-    let bytes = this.cache[index];
-    if (bytes === undefined) {
-      bytes = this.flash.read(this.run[index].physical * this.geometry.sectorSize + SECTOR_HEADER_BYTES, this.payload);
-      this.cache[index] = bytes;
-    }
-    return bytes;
-  }
-
-  /** Forgets the sector before `index` (the scan only looks forward, one sector at a time). */
-  release(index: number): void {
-    this.cache[index - 1] = undefined;
-  }
-
-  /** `length` bytes from `offset` of run sector `index` on, or undefined if they run past the last live sector. */
-  bytes(index: number, offset: number, length: number): Uint8Array | undefined {
-    const payload = this.payload;
-    if (offset + length <= payload) return this.sector(index).subarray(offset, offset + length);
-    const result = new Uint8Array(length);
-    let sectorIndex = index + Math.floor(offset / payload);
-    let sectorOffset = offset % payload;
-    for (let done = 0; done < length; sectorIndex++, sectorOffset = 0) {
-      if (sectorIndex >= this.run.length) return undefined;
-      const count = Math.min(length - done, payload - sectorOffset);
-      result.set(this.sector(sectorIndex).subarray(sectorOffset, sectorOffset + count), done);
-      done += count;
-    }
-    return result;
-  }
 }
 
 /** Whether the sectors after run[index] agree that a record continues `remaining` bytes into them. */
@@ -1070,17 +1032,17 @@ function continuationMatches(run: readonly LiveSector[], index: number, remainin
   }
 }
 
-/** The newest well-formed wipe marker among the records (equal seqs: the later one), as the store tracks it. */
-function newestMarkerOf(records: readonly ScannedRecord[]): MarkerEntry | undefined {
-  let newest: MarkerEntry | undefined;
-  for (const { marker, seq, address, dataLength } of records) {
-    if (marker !== undefined && (newest === undefined || seq >= newest.seq)) newest = { ...marker, seq, address, recordBytes: RECORD_HEADER_BYTES + dataLength };
+/** Takes a record that passed its checks into the scan's outcome. */
+function noteRecord(outcome: ScanOutcome, header: RecordHeader, address: number, data: Uint8Array): void {
+  if (header.kind === 'wipeMarker') {
+    const marker = decodeMarker(data);
+    if (marker !== undefined && (outcome.marker === undefined || header.seq >= outcome.marker.seq)) {
+      outcome.marker = { ...marker, seq: header.seq, address, recordBytes: RECORD_HEADER_BYTES + header.dataLength };
+    }
+    return;
   }
-  return newest;
-}
-
-function withMarker(header: RecordHeader, address: number, data: Uint8Array): ScannedRecord {
-  return { ...header, address, marker: header.kind === 'wipeMarker' ? decodeMarker(data) : undefined };
+  const current = outcome.latest.get(header.fileId);
+  if (current === undefined || header.seq >= current.seq) outcome.latest.set(header.fileId, { ...header, address });
 }
 
 function isErased(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
@@ -1159,7 +1121,7 @@ export function encodeRecordBytes(kind: 'data' | 'tombstone', fileId: number, se
 function encodeRecord(kind: RecordKind, fileId: number, seq: number, data: Uint8Array): Uint8Array {
   const bytes = new Uint8Array(RECORD_HEADER_BYTES + data.length);
   bytes[0] = RECORD_MAGIC;
-  bytes[1] = RECORD_KINDS[kind];
+  bytes[1] = RECORD_KINDS.indexOf(kind);
   writeU16(bytes, 2, fileId);
   writeU32(bytes, 4, seq);
   writeU16(bytes, 8, data.length);
@@ -1169,44 +1131,19 @@ function encodeRecord(kind: RecordKind, fileId: number, seq: number, data: Uint8
   return bytes;
 }
 
+/** The record header at the start of `bytes`, or undefined if it is not a valid one (sections 2 and 4). */
 function parseRecordHeader(bytes: Uint8Array): RecordHeader | undefined {
-  if (bytes[0] !== RECORD_MAGIC) return undefined;
-  if (crc32(bytes, 0, 0, 14) !== readU32(bytes, 14)) return undefined;
-  const kind = recordKindOf(bytes[1]);
-  if (kind === undefined) return undefined;
+  const kind = RECORD_KINDS[bytes[1]];
   const dataLength = readU16(bytes, 8);
-  switch (kind) {
-    case 'data':
-      if (dataLength > MAX_FILE_BYTES) return undefined;
-      break;
-    case 'tombstone':
-      if (dataLength !== 0) return undefined;
-      break;
-    case 'wipeMarker':
-      if (dataLength < MARKER_FIXED_BYTES || dataLength > MARKER_FIXED_BYTES + 2 * MAX_KEPT_FILES) return undefined;
-      break;
-    default:
-      return assertNever(kind);
-  }
+  const saneLength =
+    kind === 'data' ? dataLength <= MAX_FILE_BYTES : kind === 'tombstone' ? dataLength === 0 : dataLength >= MARKER_FIXED_BYTES && dataLength <= MARKER_FIXED_BYTES + 2 * MAX_KEPT_FILES;
+  if (bytes[0] !== RECORD_MAGIC || crc32(bytes, 0, 0, 14) !== readU32(bytes, 14) || kind === undefined || !saneLength) return undefined;
   return { kind, fileId: readU16(bytes, 2), seq: readU32(bytes, 4), dataLength, dataCrc: readU32(bytes, 10) };
-}
-
-function recordKindOf(value: number): RecordKind | undefined {
-  switch (value) {
-    case RECORD_KINDS.data:
-      return 'data';
-    case RECORD_KINDS.tombstone:
-      return 'tombstone';
-    case RECORD_KINDS.wipeMarker:
-      return 'wipeMarker';
-    default:
-      return undefined;
-  }
 }
 
 function encodeMarker(marker: MarkerData): Uint8Array {
   const bytes = new Uint8Array(MARKER_FIXED_BYTES + 2 * marker.keep.length);
-  bytes[0] = MARKER_PHASES[marker.phase];
+  bytes[0] = MARKER_PHASES.indexOf(marker.phase);
   writeU32(bytes, 1, marker.floor);
   writeU32(bytes, 5, marker.voidBelowSeq);
   bytes[9] = marker.keep.length;
@@ -1216,11 +1153,9 @@ function encodeMarker(marker: MarkerData): Uint8Array {
 
 /** A wipe marker's data, or undefined if it is not well-formed (then the record is ignored). */
 function decodeMarker(data: Uint8Array): MarkerData | undefined {
-  if (data.length < MARKER_FIXED_BYTES) return undefined;
-  const phase = data[0] === MARKER_PHASES.committed ? 'committed' : data[0] === MARKER_PHASES.erased ? 'erased' : undefined;
-  if (phase === undefined) return undefined;
+  const phase = MARKER_PHASES[data[0]];
   const count = data[9];
-  if (count > MAX_KEPT_FILES || data.length !== MARKER_FIXED_BYTES + 2 * count) return undefined;
+  if (phase === undefined || data.length < MARKER_FIXED_BYTES || count > MAX_KEPT_FILES || data.length !== MARKER_FIXED_BYTES + 2 * count) return undefined;
   const keep: number[] = [];
   for (let index = 0; index < count; index++) keep.push(readU16(data, MARKER_FIXED_BYTES + 2 * index));
   return { phase, floor: readU32(data, 1), voidBelowSeq: readU32(data, 5), keep };
