@@ -9,7 +9,7 @@
 import { Encoder as CborX } from 'cbor-x';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
+import { initialTransition, transition, assign as xstateAssign, setup as xstateSetup, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
 import { lifecycleMachine } from '../machines/lifecycle.js';
 import { pinMachine } from '../machines/pin.js';
 import { storageMachine } from '../machines/storage.js';
@@ -26,7 +26,8 @@ async function deviceMachine(file: string): Promise<mini.Machine> {
   vi.doMock('xstate', () => mini);
   const module = (await import(file)) as Record<string, unknown>;
   vi.doUnmock('xstate');
-  const machine = Object.values(module).find((value) => value instanceof mini.Machine);
+  // A device machine is its step function (the machine modules export no other function).
+  const machine = Object.values(module).find((value) => typeof value === 'function');
   if (!machine) throw new Error(`no machine in ${file}`);
   return machine as mini.Machine;
 }
@@ -98,44 +99,123 @@ function historyIds(snapshot: AnyMachineSnapshot): Record<string, string[]> {
   return ids;
 }
 
+function deviceHistoryIds(snapshot: mini.Snapshot): Record<string, string[]> {
+  const ids: Record<string, string[]> = {};
+  for (const key of Object.keys(snapshot.history)) ids[key] = snapshot.history[key].map((node) => node.id);
+  return ids;
+}
+
 function key(snapshot: AnyMachineSnapshot): string {
   return JSON.stringify([snapshot.value, snapshot.context, historyIds(snapshot)]);
+}
+
+const PROBES = ['unset', 'active', 'ready', 'blocked', 'failed', { inUse: 'operational' }, { mounting: 'recovering' }, { active: { user: 'blocked' } }, { active: { so: 'checking' } }, 'inUse.operational', 'active.user.blocked', 'mounting.recovering', { active: 'so.checking' }];
+
+/** Breadth-first over the reachable states of `machine` under `events`, each transition replayed on `device`. */
+function explore(name: string, machine: AnyStateMachine, device: mini.Machine, events: Event[], probes: unknown[]): void {
+  const [start] = initialTransition(machine);
+  const [deviceStart] = mini.initialTransition(device);
+  expect(deviceStart.value).toEqual(start.value);
+  expect(deviceStart.context).toEqual(start.context);
+  const queue: [AnyMachineSnapshot, mini.Snapshot, string[]][] = [[start, deviceStart, []]];
+  const seen = new Set([key(start)]);
+  let transitions = 0;
+  while (queue.length > 0 && seen.size < 1500) {
+    const [snapshot, deviceSnapshot, path] = queue.shift()!;
+    for (const event of events) {
+      const [next] = transition(machine, snapshot, event);
+      const [deviceNext] = mini.transition(device, deviceSnapshot, event);
+      const where = `${name} after ${[...path, event.type].join(' -> ')}`;
+      transitions++;
+      expect(deviceNext.value, where).toEqual(next.value);
+      expect(deviceNext.context, where).toEqual(next.context);
+      expect(deviceHistoryIds(deviceNext), where).toEqual(historyIds(next));
+      for (const probe of probes) {
+        expect(deviceNext.matches(probe as never), `${where}: matches(${JSON.stringify(probe)})`).toBe(next.matches(probe as never));
+      }
+      const nextKey = key(next);
+      if (!seen.has(nextKey)) {
+        seen.add(nextKey);
+        queue.push([next, deviceNext, [...path, event.type]]);
+      }
+    }
+  }
+  expect(transitions).toBeGreaterThan(events.length * 3);
+}
+
+/**
+ * A synthetic machine for the semantics the firmware's machines rely on only in simple forms: an event handled by
+ * a region and by its parallel parent (innermost wins), targetless parent transitions, transitions from two regions
+ * on one event (document order of actions), a region's transition leaving the parallel state (conflict: the first
+ * wins), eventless transitions after an event, history inside a parallel region, `#id`, `.child` and
+ * `sibling.child` targets, property-map and function `assign`s.
+ */
+const SYNTHETIC_CONFIG = {
+  id: 'm',
+  context: { log: '', count: 0 },
+  initial: 'p',
+  states: {
+    p: {
+      type: 'parallel',
+      on: { E: { actions: 'logP' }, X: { target: 'q', actions: 'logP' }, H: 'q', Z: { actions: 'reset' } },
+      states: {
+        a: {
+          initial: 'a1',
+          on: { X: { target: '.a2', actions: 'logA' } },
+          states: {
+            a1: { on: { E: { target: 'a2', actions: 'logA' }, J: '#m.q', F: { actions: 'logA' } } },
+            a2: { always: { guard: 'busy', target: 'a1', actions: 'count' }, on: { F: { actions: 'logA' } } },
+            h: { type: 'history' },
+          },
+        },
+        b: {
+          initial: 'b1',
+          states: {
+            b1: { on: { J: { target: 'b2', actions: 'logB' }, E: { actions: 'logB' }, F: { target: '#m.q', actions: 'logB' } } },
+            b2: { on: { K: '#m.q', F: { actions: 'logB' } } },
+          },
+        },
+      },
+    },
+    q: { on: { BACK: 'p.a.h', R: 'p', S: 'p.b.b2', Z: { actions: 'reset' } } },
+  },
+} as const;
+
+function syntheticImplementations(assign: (assignment: never) => unknown) {
+  const log = (letter: string) => assign((({ context }: { context: { log: string } }) => ({ log: (context.log + letter).slice(-6) })) as never);
+  return {
+    guards: { busy: ({ context }: { context: { log: string } }) => context.log.length >= 4 && context.log.length % 2 === 0 },
+    actions: { logP: log('P'), logA: log('A'), logB: log('B'), count: assign((({ context }: { context: { count: number } }) => ({ count: (context.count + 1) % 3 })) as never), reset: assign({ log: '', count: ({ context }: { context: { count: number } }) => context.count } as never) },
+  };
 }
 
 describe('the device statechart interpreter against xstate', () => {
   for (const [name, { machine, file, events }] of Object.entries(ALPHABETS)) {
     it(`${name}: every reachable transition gives the same value, context and history`, async () => {
-      const device = await deviceMachine(file);
-      const [start] = initialTransition(machine);
-      const [deviceStart] = mini.initialTransition(device);
-      expect(deviceStart.value).toEqual(start.value);
-      expect(deviceStart.context).toEqual(start.context);
-      const queue: [AnyMachineSnapshot, mini.Snapshot, string[]][] = [[start, deviceStart, []]];
-      const seen = new Set([key(start)]);
-      let transitions = 0;
-      while (queue.length > 0 && seen.size < 1500) {
-        const [snapshot, deviceSnapshot, path] = queue.shift()!;
-        for (const event of events) {
-          const [next] = transition(machine, snapshot, event);
-          const [deviceNext] = mini.transition(device, deviceSnapshot, event);
-          const where = `${name} after ${[...path, event.type].join(' -> ')}`;
-          transitions++;
-          expect(deviceNext.value, where).toEqual(next.value);
-          expect(deviceNext.context, where).toEqual(next.context);
-          expect(deviceNext.historyIds, where).toEqual(historyIds(next));
-          for (const probe of ['unset', 'active', 'ready', 'blocked', 'failed', { inUse: 'operational' }, { mounting: 'recovering' }, { active: { user: 'blocked' } }, { active: { so: 'checking' } }]) {
-            expect(deviceNext.matches(probe as never), `${where}: matches(${JSON.stringify(probe)})`).toBe(next.matches(probe as never));
-          }
-          const nextKey = key(next);
-          if (!seen.has(nextKey)) {
-            seen.add(nextKey);
-            queue.push([next, deviceNext, [...path, event.type]]);
-          }
-        }
-      }
-      expect(transitions).toBeGreaterThan(events.length * 3);
+      explore(name, machine, await deviceMachine(file), events, PROBES);
     });
   }
+
+  it('a synthetic machine with the interpreter\'s other supported features behaves like xstate', () => {
+    const machine = xstateSetup(syntheticImplementations(xstateAssign as never) as never).createMachine(SYNTHETIC_CONFIG as never) as unknown as AnyStateMachine;
+    const device = mini.setup(syntheticImplementations(mini.assign as never) as never).createMachine(SYNTHETIC_CONFIG as never);
+    const events = ['E', 'X', 'H', 'J', 'K', 'F', 'BACK', 'R', 'S', 'Z'].map((type) => ({ type }));
+    explore('synthetic', machine, device, events, ['p', 'q', { p: 'a' }, { p: { a: 'a2', b: 'b2' } }, { p: { b: 'b1' } }, 'p.a.a1', 'p.b', { p: 'b.b2' }]);
+  });
+
+  it('refuses, when the machine is built, what it does not implement', () => {
+    const build = (config: unknown, implementations: unknown = {}) => () => mini.setup(implementations as never).createMachine(config as never);
+    expect(build({ initial: 'a', states: { a: { entry: 'x' } } })).toThrow(/entry/);
+    expect(build({ initial: 'a', states: { a: { after: { 100: 'a' } } } })).toThrow(/after/);
+    expect(build({ initial: 'a', states: { a: { invoke: { src: 'x' } } } })).toThrow(/invoke/);
+    expect(build({ initial: 'a', states: { a: { type: 'final' } } })).toThrow(/final/);
+    expect(build({ initial: 'a', states: { a: {}, h: { type: 'history', history: 'deep' } } })).toThrow(/history/);
+    expect(build({ initial: 'a', states: { a: { on: { E: { target: 'a', reenter: true } } } } })).toThrow(/reenter/);
+    expect(build({ initial: 'a', states: { a: { on: { E: 'b' } } } })).toThrow(/b/);
+    expect(build({ initial: 'a', states: { a: { on: { E: { guard: 'missing' } } } } })).toThrow(/missing/);
+    expect(build({ initial: 'a', states: { a: { on: { E: { actions: 'missing' } } } } })).toThrow(/missing/);
+    expect(build({ initial: 'b', states: { a: {} } })).toThrow(/initial/);
+  });
 
   it('the actor surface (createActor, send, getSnapshot, stop) behaves like xstate', async () => {
     const device = await deviceMachine('../machines/pin.js');
