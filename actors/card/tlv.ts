@@ -5,10 +5,18 @@
  *   const fcp = tlv(0x62, tlv(0x83, fileIdBytes), tlv(0x85, options));
  *   const items = parseTlvList(bytes); // [{ tag: 0x62, value }] or undefined when malformed
  */
-import { concatBytes } from '@noble/hashes/utils.js';
-
-/** Concatenates byte strings into a fresh array (noble's helper, already on every board). */
-export const concat = concatBytes;
+/** Concatenates byte strings into a fresh array. */
+export function concat(...parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
 
 export interface TlvItem {
   readonly tag: number;

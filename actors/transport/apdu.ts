@@ -44,7 +44,7 @@
  * - GET RESPONSE with nothing pending answers 6985 "conditions of use not satisfied" (the INS is supported, the
  *   state is wrong; 6D00 would claim it is unknown); with P1 P2 other than 00 00, 6A86; with a data field, 6700.
  */
-import { concatBytes } from '@noble/hashes/utils.js';
+import { concat } from '../card/tlv.js';
 
 /** Status words produced by this module. */
 export const APDU_SW = {
@@ -260,7 +260,7 @@ export function assembleChain(state: ChainState, apdu: CommandApdu, limit: numbe
         ins: apdu.ins,
         p1: apdu.p1,
         p2: apdu.p2,
-        data: concatBytes(...state.parts, apdu.data),
+        data: concat(...state.parts, apdu.data),
         le: apdu.le,
         extended: state.extended || apdu.extended,
       },

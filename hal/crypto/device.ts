@@ -4,20 +4,15 @@
  *
  * - EC: secp256r1 only, on hal/crypto/p256-safe.ts (no BigInt division: Kaluma's BigInt `/` and `%` are
  *   wrong for small remainders). Same key generation, signatures and ECDH bytes as the portable engine.
- * - Digests, HMAC, PBKDF2, HKDF: @noble/hashes, SHA-256 only (what the firmware itself uses; OpenSC hashes on
- *   the host and sends ECDSA the digest, algorithm 0x70). ECDSA-SHA1/224/384/512 (0x71-0x75) answer
- *   `unsupported` on the Pico, and SHA-512's 64-bit code stays out of the bundle.
- * - ChaCha20-Poly1305 for data at rest: @noble/ciphers (32-bit word arithmetic; the length block is written
- *   with DataView.setBigUint64, which Kaluma has).
+ * - SHA-256, HMAC, PBKDF2, HKDF and ChaCha20-Poly1305 (data at rest): hal/crypto/compact-symmetric.ts, written
+ *   for the Pico's heap (~4 KB of bundle where @noble/hashes and @noble/ciphers took ~20 KB), 32-bit arithmetic
+ *   only, checked against node:crypto and @noble in test/compact-symmetric.test.ts. SHA-256 is the only digest:
+ *   what the firmware itself uses; OpenSC hashes on the host and sends ECDSA the digest (algorithm 0x70), so
+ *   ECDSA-SHA1/224/384/512 (0x71-0x75) answer `unsupported` on the Pico.
  * - No RSA, no AES: the Pico does not offer them (@noble/ciphers' AES builds 64K-entry tables at import,
  *   larger than the 180 KB heap). This file's dependency tree must not reach @noble/curves either.
- *
- * Kaluma caveat: @noble/hashes 2.4 calls Object.hasOwn while its modules load (createHasher -> checkOpts),
- * which Kaluma lacks: the Pico bundle must polyfill it before these imports run (tools/build-pico.ts's
- * prelude does); esbuild's es2019 target lowers syntax, not missing built-ins.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
-import { nobleSymmetric } from './noble-symmetric.js';
+import { compactSymmetric } from './compact-symmetric.js';
 import { P256_SEED_BYTES, p256Ecdh, p256GenerateKey, p256PublicKey, p256Sign, p256Verify } from './p256-safe.js';
 import type { CryptoEngine, CurveName } from './types.js';
 
@@ -28,7 +23,7 @@ function p256Only(curve: CurveName): void {
 export const deviceEngine: CryptoEngine = {
   name: 'device',
   curves: ['secp256r1'],
-  ...nobleSymmetric({ sha256 }),
+  ...compactSymmetric,
   ecGenerate(curve, randomness) {
     p256Only(curve);
     if (randomness.length < P256_SEED_BYTES) throw new Error(`${curve} key generation needs ${P256_SEED_BYTES} random bytes`);

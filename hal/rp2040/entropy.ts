@@ -6,10 +6,9 @@
  * pico_rand design gives, hence the prediction resistance below) plus the boot time in microseconds, and mix one
  * fresh 128-bit value into every request as additional input, so a state leak is healed at the next request.
  * A reseed with 4 fresh values happens every 1024 requests (well under SP 800-90A's 2^48 limit).
+ * HMAC-SHA-256 is the device engine's (hal/crypto/compact-symmetric.ts), which takes its message in parts.
  */
-import { concatBytes } from '@noble/hashes/utils.js';
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { hmacSha256 } from '../crypto/compact-symmetric.js';
 import type { Entropy } from '../types.js';
 import { kaluma } from './kaluma.js';
 
@@ -19,16 +18,16 @@ const MAX_BYTES_PER_REQUEST = 65536;
 
 /** SP 800-90A HMAC_DRBG with SHA-256 (no derivation function needed for HMAC_DRBG). */
 export class HmacDrbg {
-  private key = new Uint8Array(OUTLEN);
-  private value = new Uint8Array(OUTLEN).fill(0x01);
+  private key: Uint8Array = new Uint8Array(OUTLEN);
+  private value: Uint8Array = new Uint8Array(OUTLEN).fill(0x01);
   private counter = 1;
 
   constructor(entropy: Uint8Array, nonce: Uint8Array = new Uint8Array(0), personalization: Uint8Array = new Uint8Array(0)) {
-    this.update(concatBytes(entropy, nonce, personalization));
+    this.update(entropy, nonce, personalization);
   }
 
   reseed(entropy: Uint8Array, additional: Uint8Array = new Uint8Array(0)): void {
-    this.update(concatBytes(entropy, additional));
+    this.update(entropy, additional);
     this.counter = 1;
   }
 
@@ -41,7 +40,7 @@ export class HmacDrbg {
     if (additional.length > 0) this.update(additional);
     const out = new Uint8Array(length);
     for (let offset = 0; offset < length; offset += OUTLEN) {
-      this.value = hmac(sha256, this.key, this.value);
+      this.value = hmacSha256(this.key, this.value);
       out.set(this.value.subarray(0, Math.min(OUTLEN, length - offset)), offset);
     }
     this.update(additional);
@@ -49,12 +48,13 @@ export class HmacDrbg {
     return out;
   }
 
-  private update(provided: Uint8Array): void {
-    this.key = hmac(sha256, this.key, concatBytes(this.value, Uint8Array.of(0x00), provided));
-    this.value = hmac(sha256, this.key, this.value);
-    if (provided.length === 0) return;
-    this.key = hmac(sha256, this.key, concatBytes(this.value, Uint8Array.of(0x01), provided));
-    this.value = hmac(sha256, this.key, this.value);
+  /** HMAC_DRBG_Update with `provided` = the concatenation of the parts. */
+  private update(...provided: Uint8Array[]): void {
+    this.key = hmacSha256(this.key, this.value, Uint8Array.of(0x00), ...provided);
+    this.value = hmacSha256(this.key, this.value);
+    if (provided.every((part) => part.length === 0)) return;
+    this.key = hmacSha256(this.key, this.value, Uint8Array.of(0x01), ...provided);
+    this.value = hmacSha256(this.key, this.value);
   }
 }
 
@@ -86,9 +86,9 @@ export class Rp2Entropy implements Entropy {
   }
 
   private fresh(count: number): Uint8Array {
-    const parts: Uint8Array[] = [];
-    for (let index = 0; index < count; index++) parts.push(bigIntTo16Bytes(this.source()));
-    return concatBytes(...parts);
+    const out = new Uint8Array(16 * count);
+    for (let index = 0; index < count; index++) out.set(bigIntTo16Bytes(this.source()), 16 * index);
+    return out;
   }
 }
 
