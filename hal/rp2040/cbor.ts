@@ -1,18 +1,18 @@
 /**
- * The device's CBOR codec: the subset of cbor-x that messages/protocol.ts pins (`useRecords: false,
- * tagUint8Array: false, mapsAsObjects: true, variableMapSize: true`), producing the same bytes as cbor-x for every
- * value our schemas can hold. tools/build-pico.ts substitutes this module for `cbor-x` in the Pico bundle (cbor-x
- * costs ~30 KB minified there, this ~2 KB); test/pico-runtime.test.ts checks byte equality against cbor-x.
+ * The device's CBOR codec: what the firmware needs of cbor-x with the option set messages/protocol.ts pins
+ * (`useRecords: false, tagUint8Array: false, mapsAsObjects: true, variableMapSize: true`; test/pico-runtime.test.ts
+ * checks that protocol.ts still pins exactly that set). tools/build-pico.ts substitutes this module for `cbor-x` in
+ * the Pico bundle (cbor-x costs ~30 KB minified there); test/pico-runtime.test.ts checks it against cbor-x.
  *
- * Encodes: integers (cbor-x's rules: 32-bit ones as integers, anything else as float64), floats (float64), strings,
- * booleans, null, undefined (f7), arrays, plain objects (definite-length maps, keys in Object.keys order),
- * Uint8Array (byte string, untagged), bigint (64-bit integers, else tags 2/3).
- * Decodes: all of the above plus float16/float32, indefinite-length arrays and maps; 64-bit integers come back as
- * bigint (as cbor-x does); map keys become property names like cbor-x's `mapsAsObjects` (`__proto__` is renamed).
- * Refuses: tags other than 2/3, indefinite-length strings, trailing bytes.
- * Differences from cbor-x on inputs our schemas never produce (documented, not emulated): lone UTF-16 surrogates,
- * invalid UTF-8 text (decoded with TextDecoder's replacement characters), Map/Set/Date/typed arrays other than
- * Uint8Array, cbor-x's record and shared-structure extensions.
+ * Encodes, to the same bytes as cbor-x: numbers (integers in [-2^32, 2^32) as CBOR integers, anything else as
+ * float64, cbor-x's rule), strings, booleans, null, undefined (f7), arrays, plain objects (definite-length maps,
+ * keys in Object.keys order) and Uint8Array (untagged byte string): every value the message schemas can hold.
+ * Decodes exactly what that encoder produces, to the values cbor-x gives (map keys become property names like
+ * cbor-x's `mapsAsObjects`, `__proto__` renamed `__proto_`), and throws on everything else: malformed or truncated
+ * data, trailing bytes, nesting deeper than 64, and CBOR that cbor-x would accept but no schema value encodes to
+ * (64-bit integers, bigints and other tags, float16/float32, indefinite lengths, non-text map keys, other simple
+ * values). Encoding throws on bigints, Map, Set, Date, typed arrays other than Uint8Array and other class instances.
+ * Not emulated: lone UTF-16 surrogates and invalid UTF-8 (TextEncoder/TextDecoder replace them).
  */
 
 export interface EncoderOptions {
@@ -22,345 +22,108 @@ export interface EncoderOptions {
   readonly variableMapSize?: boolean;
 }
 
+/** Simple values 20..23 (f4..f7). */
+const SIMPLE_VALUES = [false, true, null, undefined];
+const MAX_DEPTH = 64;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
-class Writer {
-  bytes = new Uint8Array(256);
-  view = new DataView(this.bytes.buffer);
-  length = 0;
-
-  room(extra: number): void {
-    if (this.length + extra <= this.bytes.length) return;
-    let capacity = this.bytes.length * 2;
-    while (capacity < this.length + extra) capacity *= 2;
-    const grown = new Uint8Array(capacity);
-    grown.set(this.bytes.subarray(0, this.length));
-    this.bytes = grown;
-    this.view = new DataView(grown.buffer);
-  }
-
-  byte(value: number): void {
-    this.room(1);
-    this.bytes[this.length++] = value;
-  }
-
-  /** A major type with its argument, in the shortest form (as cbor-x writes lengths and integers). */
-  head(major: number, value: number): void {
-    this.room(9);
-    const type = major << 5;
-    if (value < 0x18) this.bytes[this.length++] = type | value;
-    else if (value < 0x100) {
-      this.bytes[this.length++] = type | 0x18;
-      this.bytes[this.length++] = value;
-    } else if (value < 0x10000) {
-      this.bytes[this.length++] = type | 0x19;
-      this.view.setUint16(this.length, value);
-      this.length += 2;
-    } else {
-      this.bytes[this.length++] = type | 0x1a;
-      this.view.setUint32(this.length, value);
-      this.length += 4;
-    }
-  }
-
-  raw(data: Uint8Array): void {
-    this.room(data.length);
-    this.bytes.set(data, this.length);
-    this.length += data.length;
-  }
+function refuse(): never {
+  throw new Error('CBOR data or value not supported on this board');
 }
 
-function encodeValue(out: Writer, value: unknown): void {
-  switch (typeof value) {
-    case 'number':
-      if (value >>> 0 === value) out.head(0, value);
-      else if (value >> 0 === value) out.head(1, ~value);
-      else if (value < 0 && value >= -0x100000000 && Math.floor(value) === value) {
-        out.byte(0x3a);
-        out.room(4);
-        out.view.setUint32(out.length, -1 - value);
-        out.length += 4;
-      } else {
-        out.byte(0xfb);
-        out.room(8);
-        out.view.setFloat64(out.length, value);
-        out.length += 8;
-      }
-      return;
-    case 'string': {
-      const data = textEncoder.encode(value);
-      out.head(3, data.length);
-      out.raw(data);
-      return;
-    }
-    case 'boolean':
-      out.byte(value ? 0xf5 : 0xf4);
-      return;
-    case 'undefined':
-      out.byte(0xf7);
-      return;
-    case 'bigint':
-      encodeBigint(out, value);
-      return;
-    case 'object':
-      if (value === null) out.byte(0xf6);
-      else if (value instanceof Uint8Array) {
-        out.head(2, value.length);
-        out.raw(value);
-      } else if (Array.isArray(value)) {
-        out.head(4, value.length);
-        for (const item of value) encodeValue(out, item);
-      } else if (value instanceof Map || value instanceof Set || value instanceof Date || ArrayBuffer.isView(value)) {
-        throw new Error(`cbor: ${Object.prototype.toString.call(value)} is not supported on this board`);
-      } else {
-        const keys = Object.keys(value);
-        out.head(5, keys.length);
-        for (const key of keys) {
-          encodeValue(out, key);
-          encodeValue(out, (value as Record<string, unknown>)[key]);
-        }
-      }
-      return;
-    default:
-      throw new Error(`Unknown type: ${typeof value}`);
-  }
-}
-
-const TWO_64 = BigInt(1) << BigInt(64);
-
-function encodeBigint(out: Writer, value: bigint): void {
-  if (value >= BigInt(0) && value < TWO_64) {
-    out.byte(0x1b);
-    out.room(8);
-    out.view.setBigUint64(out.length, value);
-    out.length += 8;
-  } else if (value < BigInt(0) && value > -TWO_64) {
-    out.byte(0x3b);
-    out.room(8);
-    out.view.setBigUint64(out.length, -value - BigInt(1));
-    out.length += 8;
-  } else {
-    let magnitude = value;
-    if (value >= BigInt(0)) out.byte(0xc2);
-    else {
-      out.byte(0xc3);
-      magnitude = BigInt(-1) - value;
-    }
-    const bytes: number[] = [];
-    while (magnitude) {
-      bytes.push(Number(magnitude & BigInt(0xff)));
-      magnitude >>= BigInt(8);
-    }
-    const data = Uint8Array.from(bytes.reverse());
-    out.head(2, data.length);
-    out.raw(data);
-  }
-}
-
-class Reader {
-  position = 0;
-  readonly view: DataView;
-  constructor(readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-
-  need(count: number): void {
-    if (!(this.position + count <= this.bytes.length)) throw new Error('Unexpected end of CBOR data');
-  }
-
-  /** The argument of a head; 64-bit arguments as bigint (integers) or a checked number (lengths). */
-  argument(info: number, major: number): number | bigint {
-    if (info < 0x18) return info;
-    const sizes: Record<number, number> = { 0x18: 1, 0x19: 2, 0x1a: 4, 0x1b: 8 };
-    const size = sizes[info];
-    if (size === undefined) throw new Error(`Unknown token ${info}`);
-    this.need(size);
-    const at = this.position;
-    this.position += size;
-    if (size === 1) return this.bytes[at];
-    if (size === 2) return this.view.getUint16(at);
-    if (size === 4) return this.view.getUint32(at);
-    if (major > 1) {
-      if (this.view.getUint32(at) > 0) throw new Error('JavaScript does not support arrays, maps, or strings with length over 4294967295');
-      return this.view.getUint32(at + 4);
-    }
-    return this.view.getBigUint64(at);
-  }
-
-  length(info: number, major: number): number {
-    const length = this.argument(info, major) as number;
-    return length;
-  }
-
-  isBreak(): boolean {
-    if (this.position < this.bytes.length && this.bytes[this.position] === 0xff) {
-      this.position++;
-      return true;
-    }
-    return false;
-  }
-
-  value(): unknown {
-    this.need(1);
-    const token = this.bytes[this.position++];
-    const major = token >> 5;
-    const info = token & 0x1f;
-    if (info === 0x1f) return this.indefinite(major);
-    switch (major) {
-      case 0:
-        return this.argument(info, major);
-      case 1: {
-        const argument = this.argument(info, major);
-        return typeof argument === 'bigint' ? ~argument : -1 - argument;
-      }
-      case 2: {
-        const length = this.length(info, major);
-        this.need(length);
-        return this.bytes.slice(this.position, (this.position += length));
-      }
-      case 3: {
-        const length = this.length(info, major);
-        this.need(length);
-        return textDecoder.decode(this.bytes.subarray(this.position, (this.position += length)));
-      }
-      case 4: {
-        const length = this.length(info, major);
-        if (length > this.bytes.length - this.position) throw new Error('Unexpected end of CBOR data');
-        const array: unknown[] = [];
-        for (let index = 0; index < length; index++) array.push(this.value());
-        return array;
-      }
-      case 5: {
-        const length = this.length(info, major);
-        if (length > (this.bytes.length - this.position) / 2) throw new Error('Unexpected end of CBOR data');
-        const object: Record<string, unknown> = {};
-        for (let index = 0; index < length; index++) {
-          const key = safeKey(this.value());
-          object[key] = this.value();
-        }
-        return object;
-      }
-      case 6: {
-        const tag = this.argument(info, major);
-        if (tag === 2 || tag === 3) {
-          const data = this.value();
-          if (!(data instanceof Uint8Array)) throw new Error('cbor: a bignum tag needs a byte string');
-          let magnitude = BigInt(0);
-          for (const byte of data) magnitude = (magnitude << BigInt(8)) | BigInt(byte);
-          return tag === 2 ? magnitude : BigInt(-1) - magnitude;
-        }
-        throw new Error(`cbor: tag ${String(tag)} is not supported on this board`);
-      }
-      default:
-        return this.simple(info);
-    }
-  }
-
-  simple(info: number): unknown {
-    switch (info) {
-      case 20:
-        return false;
-      case 21:
-        return true;
-      case 22:
-        return null;
-      case 23:
-        return undefined;
-      case 0x19: {
-        this.need(2);
-        const half = this.view.getUint16(this.position);
-        this.position += 2;
-        return float16(half);
-      }
-      case 0x1a: {
-        this.need(4);
-        const value = this.view.getFloat32(this.position);
-        this.position += 4;
-        return value;
-      }
-      case 0x1b: {
-        this.need(8);
-        const value = this.view.getFloat64(this.position);
-        this.position += 8;
-        return value;
-      }
-      case 0x18:
-        this.need(1);
-        this.position++;
-        throw new Error('cbor: simple values are not supported on this board');
-      default:
-        throw new Error(`cbor: simple value ${info} is not supported on this board`);
-    }
-  }
-
-  indefinite(major: number): unknown {
-    if (major === 4) {
-      const array: unknown[] = [];
-      while (!this.isBreak()) array.push(this.value());
-      return array;
-    }
-    if (major === 5) {
-      const object: Record<string, unknown> = {};
-      while (!this.isBreak()) {
-        const key = safeKey(this.value());
-        object[key] = this.value();
-      }
-      return object;
-    }
-    if (major === 2 || major === 3) throw new Error('Indefinite length not supported for byte or text strings');
-    if (major === 7) throw new Error('Unexpected break stop code outside of an indefinite-length item');
-    throw new Error(`Invalid major type for indefinite length ${major}`);
-  }
-}
-
-function float16(half: number): number {
-  const exponent = (half >> 10) & 0x1f;
-  const fraction = half & 0x3ff;
-  const sign = half & 0x8000 ? -1 : 1;
-  if (exponent === 0x1f) return fraction ? NaN : sign * Infinity;
-  if (exponent === 0) return sign * fraction * 2 ** -24;
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
-}
-
-function safeKey(key: unknown): string {
-  if (typeof key === 'string') return key === '__proto__' ? '__proto_' : key;
-  if (typeof key === 'number' || typeof key === 'boolean' || typeof key === 'bigint') return key.toString();
-  if (key === null || key === undefined) return `${key}`;
-  throw new Error(`Invalid property name type ${typeof key}`);
-}
-
-/** The cbor-x `Encoder` surface the project uses: `new Encoder(options).encode(value)` and `.decode(bytes)`. */
+/** The cbor-x `Encoder` surface the firmware uses: `new Encoder(options).encode(value)` and `.decode(bytes)`. */
 export class Encoder {
-  constructor(options: EncoderOptions = {}) {
-    if (options.useRecords !== false || options.tagUint8Array !== false || options.mapsAsObjects !== true || options.variableMapSize !== true) {
-      throw new Error('the device CBOR codec implements only the pinned option set of messages/protocol.ts');
-    }
-  }
+  /** Takes cbor-x's options for its signature; this codec implements the pinned set only. */
+  constructor(_options?: EncoderOptions) {}
 
   encode(value: unknown): Uint8Array {
-    const out = new Writer();
-    encodeValue(out, value);
-    return out.bytes.slice(0, out.length);
+    let buffer = new Uint8Array(256);
+    let length = 0;
+    const write = (data: ArrayLike<number>): void => {
+      if (length + data.length > buffer.length) {
+        const grown = new Uint8Array(2 * (length + data.length));
+        grown.set(buffer);
+        buffer = grown;
+      }
+      buffer.set(data, length); // (a Uint8Array stores each number modulo 256)
+      length += data.length;
+    };
+    /** A major type with its argument in the shortest form, as cbor-x writes lengths and integers. */
+    const head = (major: number, argument: number): void => {
+      const type = major << 5;
+      write(argument < 24 ? [type | argument] : argument < 256 ? [type | 24, argument] : argument < 65536 ? [type | 25, argument >> 8, argument] : [type | 26, argument >>> 24, argument >> 16, argument >> 8, argument]);
+    };
+    const encodeValue = (item: unknown): void => {
+      const simple = SIMPLE_VALUES.indexOf(item as boolean);
+      if (simple >= 0) write([0xf4 + simple]);
+      else if (typeof item == 'number') {
+        if (Number.isInteger(item) && item >= -0x100000000 && item < 0x100000000) head(item < 0 ? 1 : 0, item < 0 ? -1 - item : item);
+        else {
+          const float = new Uint8Array(9);
+          new DataView(float.buffer).setFloat64(1, item);
+          float[0] = 0xfb;
+          write(float);
+        }
+      } else if (typeof item == 'string') {
+        const data = textEncoder.encode(item);
+        head(3, data.length);
+        write(data);
+      } else if (item instanceof Uint8Array) {
+        head(2, item.length);
+        write(item);
+      } else if (Array.isArray(item)) {
+        head(4, item.length);
+        for (const element of item) encodeValue(element); // (holes as undefined, as cbor-x writes them)
+      } else if (typeof item == 'object' && [null, Object.prototype].includes(Object.getPrototypeOf(item))) {
+        const keys = Object.keys(item as object);
+        head(5, keys.length);
+        for (const key of keys) {
+          encodeValue(key);
+          encodeValue((item as Record<string, unknown>)[key]);
+        }
+      } else refuse();
+    };
+    encodeValue(value);
+    return buffer.slice(0, length);
   }
 
   decode(bytes: Uint8Array): unknown {
-    const reader = new Reader(bytes);
-    const value = reader.value();
-    if (reader.position !== bytes.length) throw new Error('Data read, but end of buffer not reached');
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    let position = 0;
+    /** Consumes `count` bytes; returns where they start. */
+    const take = (count: number): number => {
+      if ((position += count) > bytes.length) refuse();
+      return position - count;
+    };
+    const decodeValue = (depth: number): unknown => {
+      const token = bytes[take(1)];
+      const major = token >> 5;
+      const info = token & 31;
+      if (depth > MAX_DEPTH) refuse();
+      if (major == 7) return info == 27 ? view.getFloat64(take(8)) : info > 19 && info < 24 ? SIMPLE_VALUES[info - 20] : refuse();
+      const argument = info < 24 ? info : info == 24 ? bytes[take(1)] : info == 25 ? view.getUint16(take(2)) : info == 26 ? view.getUint32(take(4)) : refuse();
+      if (major < 2) return major ? -1 - argument : argument;
+      if (major < 4) {
+        const data = bytes.slice(take(argument), position);
+        return major == 2 ? data : textDecoder.decode(data);
+      }
+      if (major == 4) {
+        const array: unknown[] = [];
+        while (array.length < argument) array.push(decodeValue(depth + 1));
+        return array;
+      }
+      if (major > 5) refuse();
+      const object: Record<string, unknown> = {};
+      for (let index = 0; index < argument; index++) {
+        const key = decodeValue(depth + 1);
+        if (typeof key != 'string') refuse();
+        object[key == '__proto__' ? '__proto_' : key] = decodeValue(depth + 1);
+      }
+      return object;
+    };
+    const value = decodeValue(0);
+    if (position < bytes.length) refuse();
     return value;
   }
-}
-
-export function encode(value: unknown): Uint8Array {
-  const out = new Writer();
-  encodeValue(out, value);
-  return out.bytes.slice(0, out.length);
-}
-
-export function decode(bytes: Uint8Array): unknown {
-  const reader = new Reader(bytes);
-  const value = reader.value();
-  if (reader.position !== bytes.length) throw new Error('Data read, but end of buffer not reached');
-  return value;
 }
