@@ -9,7 +9,6 @@
  *   `xstate` -> hal/rp2040/machine.ts (a statechart interpreter for the subset machines/ use),
  *   `cbor-x` -> hal/rp2040/cbor.ts (the pinned option set, byte-identical),
  *   `@noble/curves/*` -> hal/rp2040/curve-domains.ts (P-256 domain constants for actors/card/cvc.ts).
- * - A one-line prelude (KALUMA_PRELUDE) polyfills Object.hasOwn before any module runs.
  * - TypeScript `private` members get short names where tools/pico-mangle.ts proves the renaming cannot reach
  *   anything else (a first pass finds the bundled files, the second renames).
  * - Class fields are plain assignments in the constructor (`useDefineForClassFields: false`): no defineProperty
@@ -31,12 +30,6 @@ export const PICO_BUDGET_BYTES = 120 * 1024;
 export const DEFAULT_BUNDLE_PATH = join(PROJECT_ROOT, 'dist', 'pico-hsm.js');
 /** Kaluma built-in modules the firmware may `require` (documented; kept external by construction). */
 export const KALUMA_BUILTINS = ['flash', 'rp2', 'wdt', 'gpio', 'led', 'button', 'storage', 'fs', 'stream', 'uart'] as const;
-
-/**
- * Runs before any module code. Stopgap for what shared dependencies call at import and Kaluma lacks:
- * @noble/hashes (utils.js, option checks run when its hashes are defined) calls Object.hasOwn.
- */
-export const KALUMA_PRELUDE = 'Object.hasOwn||(Object.hasOwn=function(o,k){return Object.prototype.hasOwnProperty.call(o,k)});';
 
 const SUBSTITUTES: Record<string, string> = {
   xstate: join(PROJECT_ROOT, 'hal', 'rp2040', 'machine.ts'),
@@ -91,7 +84,6 @@ function bundleOptions(): esbuild.BuildOptions & { write: false; metafile: true 
     supported: { bigint: true, 'nullish-coalescing': true },
     minify: true,
     legalComments: 'none',
-    banner: { js: KALUMA_PRELUDE },
     charset: 'utf8',
     metafile: true,
     plugins: [substitutesPlugin],

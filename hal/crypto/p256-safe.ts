@@ -28,12 +28,10 @@
  * does), ECDH takes an uncompressed peer point only (as the portable engine does) and returns X.
  *
  * Language: none of what Kaluma lacks (`?.`, logical assignment, `#private`, `.at()`, Object.hasOwn,
- * BigInt.asUintN), and no `**` either. HMAC-SHA256 comes from @noble/hashes, which uses no BigInt in SHA-256
- * or HMAC (SHA-512's constants are split with `&` and `>>` only); see device.ts for its Object.hasOwn.
+ * BigInt.asUintN), and no `**` either. HMAC-SHA256 is the device engine's (compact-symmetric.ts: 32-bit
+ * arithmetic, no BigInt), which takes its message in parts.
  */
-import { concatBytes } from '@noble/hashes/utils.js';
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { hmacSha256 } from './compact-symmetric.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Constants (SEC 2 / FIPS 186-5 P-256)
@@ -429,19 +427,18 @@ export function p256Sign(privateKey: Uint8Array, hash: Uint8Array): Uint8Array {
   const d = privateScalar(privateKey);
   const h = bits2intModN(hash);
   const hBytes = toBytes32(h);
-  const seed = concatBytes(privateKey, hBytes);
-  // RFC 6979 3.2 steps b-g.
-  let v = new Uint8Array(32).fill(1);
-  let k = new Uint8Array(32);
-  k = hmac(sha256, k, concatBytes(v, Uint8Array.of(0), seed));
-  v = hmac(sha256, k, v);
-  k = hmac(sha256, k, concatBytes(v, Uint8Array.of(1), seed));
-  v = hmac(sha256, k, v);
-  seed.fill(0);
+  // RFC 6979 3.2 steps b-g (the seed is privateKey || hBytes).
+  let v: Uint8Array = new Uint8Array(32).fill(1);
+  let k: Uint8Array = new Uint8Array(32);
+  k = hmacSha256(k, v, Uint8Array.of(0), privateKey, hBytes);
+  v = hmacSha256(k, v);
+  k = hmacSha256(k, v, Uint8Array.of(1), privateKey, hBytes);
+  v = hmacSha256(k, v);
+  hBytes.fill(0);
   try {
     for (let attempt = 0; attempt < 1000; attempt++) {
       // Step h: T = V (qlen = hlen = 256), candidate nonce bits2int(T).
-      v = hmac(sha256, k, v);
+      v = hmacSha256(k, v);
       const nonce = bytesToBigInt(v, 0, 32);
       if (nonce !== 0n && nonce < N) {
         const point = toAffine(multiply(baseWindowTable(), v));
@@ -458,8 +455,8 @@ export function p256Sign(privateKey: Uint8Array, hash: Uint8Array): Uint8Array {
           }
         }
       }
-      k = hmac(sha256, k, concatBytes(v, Uint8Array.of(0)));
-      v = hmac(sha256, k, v);
+      k = hmacSha256(k, v, Uint8Array.of(0));
+      v = hmacSha256(k, v);
     }
     throw new Error('P-256: no valid nonce');
   } finally {
