@@ -216,6 +216,9 @@ describe('the device statechart interpreter against xstate', () => {
     expect(build({ initial: 'a', states: { a: { on: { E: { guard: 'missing' } } } } })).toThrow(/missing/);
     expect(build({ initial: 'a', states: { a: { on: { E: { actions: 'missing' } } } } })).toThrow(/missing/);
     expect(build({ initial: 'b', states: { a: {} } })).toThrow(/initial/);
+    expect(build({ initial: 'a', states: { a: { on: { '*': 'a' } } } })).toThrow(/\*/);
+    expect(build({ initial: 'a', states: { a: {}, h: { type: 'history', target: 'a' } } })).toThrow(/target/);
+    expect(build({ initial: 'a', states: { a: { guard: 'g' } } }, { guards: { g: () => true } })).toThrow(/guard/);
   });
 
   it('the actor surface (createActor, send, getSnapshot, stop) behaves like xstate', async () => {

@@ -12,8 +12,9 @@
  * surface `createActor(machine).start()`, `send`, `getSnapshot()` (`value`, `context`, `matches`), `stop`.
  * A machine is compiled into linked state nodes once; it is then a function: `machine()` is the initial snapshot,
  * `machine(snapshot, event)` the snapshot after a macrostep (the event's transitions, then eventless ones).
- * Refused when the machine is built: unknown config keys (entry, exit, invoke, after, reenter, deep or default
- * history, ...), state types other than parallel and history, unknown guard or action names, unresolvable targets.
+ * Refused when the machine is built: unknown config keys (entry, exit, invoke, after, reenter, `history` (deep or
+ * explicit shallow), a history `target`, ...), state types other than parallel and history, wildcard events,
+ * unknown guard or action names, unresolvable targets.
  * Not emulated (the firmware never does these): inline guards and actions, target arrays, escaped dots in
  * `matches`, events sent before `start()`, stopping a transient (eventless) loop that changes nothing.
  */
@@ -80,7 +81,8 @@ export interface Snapshot {
 /** A compiled machine: `machine()` is the initial snapshot, `machine(snapshot, event)` the next one. */
 export type Machine = (snapshot?: Snapshot, event?: EventObject) => Snapshot;
 
-const SUPPORTED_KEY = /^(id|type|initial|states|on|always|context|target|guard|actions)$/;
+const STATE_KEYS = /^(id|type|initial|states|on|always|context)$/;
+const TRANSITION_KEYS = /^(target|guard|actions)$/;
 
 function unsupported(what: unknown): never {
   throw new Error(`machine: ${String(what)} is not supported on this board`);
@@ -119,12 +121,12 @@ export function setup({ guards = {}, actions = {} }: Implementations): { createM
     createMachine(config) {
       const byId: Record<string, StateNode> = {};
       const configs = new Map<StateNode, StateConfig>();
-      const check = (object: object): void => {
-        for (const key in object) if (!SUPPORTED_KEY.test(key)) unsupported(key);
+      const check = (object: object, supported: RegExp): void => {
+        for (const key in object) if (!supported.test(key)) unsupported(key);
       };
 
       const build = (key: string, config: StateConfig, parent?: StateNode): StateNode => {
-        check(config);
+        check(config, STATE_KEYS);
         if (config.type && !/^(parallel|history)$/.test(config.type)) unsupported(config.type);
         const node: StateNode = { key, id: config.id || (parent ? `${parent.id}.${key}` : key), parent, type: config.type, children: [], on: new Map() };
         byId[node.id] = node;
@@ -145,7 +147,7 @@ export function setup({ guards = {}, actions = {} }: Implementations): { createM
       const transitions = (source: StateNode, list: TransitionConfig | TransitionConfig[]): Transition[] =>
         ([] as TransitionConfig[]).concat(list).map((item) => {
           const spec = typeof item == 'string' ? { target: item } : item;
-          check(spec);
+          check(spec, TRANSITION_KEYS);
           return {
             source,
             target: spec.target === undefined ? undefined : resolve(source, spec.target),
@@ -155,7 +157,7 @@ export function setup({ guards = {}, actions = {} }: Implementations): { createM
         });
       for (const [node, config] of configs) {
         if (node.children.length && !node.type) node.initial = node.children.find((child) => child.key == config.initial) || unsupported(`initial ${config.initial}`);
-        for (const event in config.on) node.on.set(event, transitions(node, config.on[event]));
+        for (const event in config.on) node.on.set(event.includes('*') ? unsupported(event) : event, transitions(node, config.on[event]));
         if (config.always) node.on.set('', transitions(node, config.always));
       }
 
