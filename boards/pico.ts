@@ -5,7 +5,7 @@
  * HAL (hal/rp2040): a raw flash region through Kaluma's `flash` module, entropy from an HMAC-DRBG seeded by
  * `rp2.randomBigInt`, millis() clock, setTimeout timers, the hardware watchdog, the on-board LED, a user-presence
  * button, the device secret in a flash sector of its own (no OTP on the RP2040), and the serial framing over the
- * USB CDC console. Crypto: the device engine (P-256 without BigInt division, SHA-2, HMAC/HKDF/PBKDF2,
+ * USB CDC console. Crypto: the device engine (P-256 without BigInt division, SHA-256, HMAC/HKDF/PBKDF2,
  * ChaCha20-Poly1305), narrowed by the power-on known-answer self-tests: an algorithm that fails its test is
  * disabled and reported in the device info. Algorithm families: EC only (PICO_OPERATION_FAMILIES), so the RSA and
  * AES operations are not in the bundle. Actors and capabilities: boards/device.ts, as on every board.
@@ -17,8 +17,8 @@ import { DEVICE_CAPABILITIES, assembleDevice, type Device, type DeviceOptions } 
 import { ecOperations } from '../actors/crypto/ec.js';
 import type { OperationFamilies } from '../actors/crypto/operations.js';
 import { deviceEngine } from '../hal/crypto/device.js';
-import * as p256Safe from '../hal/crypto/p256-safe.js';
-import { selfTestedEngine, type SelfTestReport } from '../hal/crypto/self-test.js';
+import { setP256ProgressHook } from '../hal/crypto/p256-safe.js';
+import { offeredAlgorithms, selfTestedEngine, type SelfTestReport } from '../hal/crypto/self-test.js';
 import type { CryptoEngine } from '../hal/crypto/types.js';
 import { PicoSerialLink } from '../hal/rp2040/serial-link.js';
 import { Rp2Entropy } from '../hal/rp2040/entropy.js';
@@ -49,8 +49,6 @@ export interface PicoBoardConfig {
   readonly pinIterations: number;
   /** Who may call whom: the same list as every board (boards/device.ts). */
   readonly capabilities: Readonly<Record<string, readonly string[]>>;
-  /** The algorithm profile offered before self-tests narrow it (the engine's own list is authoritative). */
-  readonly profile: readonly string[];
   /** Keep-alive period while a command runs (the bridge extends its timeout on each). */
   readonly keepAliveMs: number;
 }
@@ -62,7 +60,6 @@ export const PICO_BOARD: PicoBoardConfig = {
   watchdogMs: 8000,
   pinIterations: 24,
   capabilities: DEVICE_CAPABILITIES,
-  profile: ['secp256r1', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'hmac', 'pbkdf2-sha256', 'hkdf-sha256', 'chacha20-poly1305'],
   keepAliveMs: 1000,
 };
 
@@ -115,17 +112,16 @@ export async function startPico(config: PicoBoardConfig = kaluma().board?.name =
     led.tick();
     link.keepAliveIfDue();
   });
-  // Long synchronous P-256 work: feed the watchdog and keep the host informed from inside it, when the engine
-  // offers a progress hook (proposed to hal/crypto/p256-safe.ts: `setP256ProgressHook(hook)`).
-  const progressHook = (p256Safe as Record<string, unknown>)['setP256ProgressHook'];
-  if (typeof progressHook === 'function') (progressHook as (hook: () => void) => void)(() => watchdog.feed());
+  // Long synchronous P-256 work feeds the watchdog (and so sends keep-alives) from inside its loops.
+  setP256ProgressHook(() => watchdog.feed());
 
   const deviceInfo = () => ({
     board: config.name,
     firmware: FIRMWARE_VERSION,
     engine: engine.name,
     curves: engine.curves,
-    profile: config.profile,
+    /** What the engine offers before the self-tests narrow it (selfTestsPassed is what runs). */
+    profile: offeredAlgorithms(deviceEngine),
     selfTestsPassed: report.passed,
     selfTestsFailed: report.failed,
     problem,
