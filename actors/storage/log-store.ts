@@ -448,7 +448,6 @@ export class LogStore {
     this.headOffset = scan.headEnd;
     this.buildIndex(scan);
     this.nextRecordSeq = scan.highestRecordSeq + 1;
-    this.settleHead();
 
     const reasons: string[] = [];
     const live = new Set(this.live);
@@ -561,8 +560,13 @@ export class LogStore {
         else outcome.invalidRecords += 1;
         offset = continues ? payload : end;
       }
-      // The head is where the last live sector's log ends (offset stops there, or at the payload's end).
-      if (index === run.length - 1) outcome.headEnd = offset;
+      if (index === run.length - 1) {
+        // The head: where the last live sector's log ends (offset stops there, or at the payload's end), moved
+        // past any byte after it that is not 0xFF.
+        let lastUsed = payload - 1;
+        while (lastUsed >= offset && bytes[lastUsed] === 0xff) lastUsed--;
+        outcome.headEnd = lastUsed < offset ? offset : this.pageEndOffset(lastUsed);
+      }
     });
     return outcome;
   }
@@ -582,15 +586,6 @@ export class LogStore {
     let used = this.liveMarker?.recordBytes ?? 0;
     for (const entry of this.files.values()) used += RECORD_HEADER_BYTES + entry.dataLength;
     return used;
-  }
-
-  /** Moves the head past any byte that is not 0xFF between it and the end of the head sector. */
-  private settleHead(): void {
-    if (this.headOffset >= this.payload) return;
-    const rest = this.flash.read(this.payloadAddress(this.headSector(), this.headOffset), this.payload - this.headOffset);
-    let lastUsed = rest.length - 1;
-    while (lastUsed >= 0 && rest[lastUsed] === 0xff) lastUsed--;
-    if (lastUsed >= 0) this.headOffset = this.pageEndOffset(this.headOffset + lastUsed);
   }
 
   private sectorIsBlank(physical: number): boolean {
@@ -786,9 +781,8 @@ export class LogStore {
     const needed = bytes + this.layout.reclaimReserveBytes;
     if (this.writable() >= needed) return true;
     this.listener?.compactionStarted();
-    for (let rounds = 0; this.writable() < needed && this.live.length >= 2 && rounds < 2 * this.geometry.sectorCount && this.reclaimFits(); rounds++) {
-      this.reclaimTail();
-    }
+    let rounds = 0;
+    while (this.writable() < needed && this.live.length >= 2 && rounds < 2 * this.geometry.sectorCount && this.reclaimTail()) rounds += 1;
     this.listener?.compactionFinished();
     return this.writable() >= needed;
   }
@@ -804,18 +798,19 @@ export class LogStore {
     return residents.sort((a, b) => a.entry.address - b.entry.address);
   }
 
-  private reclaimFits(): boolean {
-    let bytes = 0;
-    for (const resident of this.tailResidents()) bytes += resident.recordBytes;
-    return bytes <= this.writable();
-  }
-
-  /** Copies the tail's live records to the head, then marks the tail retired (section 5). */
-  private reclaimTail(): void {
+  /**
+   * Copies the tail's live records to the head, then marks the tail retired (section 5). False, with nothing done,
+   * when the records do not fit in the writable bytes.
+   */
+  private reclaimTail(): boolean {
     if (this.live.length < 2) throw new StoreFault('cannot reclaim the head sector');
+    const residents = this.tailResidents();
+    let residentBytes = 0;
+    for (const resident of residents) residentBytes += resident.recordBytes;
+    if (residentBytes > this.writable()) return false;
     let copied = 0;
     let dropped = 0;
-    for (const resident of this.tailResidents()) {
+    for (const resident of residents) {
       const bytes = this.readLog(resident.entry.address, resident.recordBytes);
       const header = parseRecordHeader(bytes);
       if (header !== undefined && crc32(bytes, 0, RECORD_HEADER_BYTES) === header.dataCrc) {
@@ -835,6 +830,7 @@ export class LogStore {
     this.live.shift();
     this.tailSeq += 1;
     this.listener?.tailReclaimed?.(copied, dropped);
+    return true;
   }
 
   /** Appends a wipe marker (voiding below its own seq unless told otherwise) as the live one; false if no room. */
@@ -854,8 +850,7 @@ export class LogStore {
     const lastDirtySeq = this.sectorSeqOf(marker.address);
     while (this.live.length > 0 && this.tailSeq <= lastDirtySeq) {
       if (this.live.length === 1) this.openSector(0); // the marker's sector is the head: move the head on
-      if (!this.reclaimFits()) throw new StoreFault('no room to finish the wipe');
-      this.reclaimTail();
+      if (!this.reclaimTail()) throw new StoreFault('no room to finish the wipe');
     }
     const floor = this.tailSeq;
     if (!this.appendMarker('erased', floor, marker.keep, marker.voidBelowSeq)) throw new StoreFault('no room for the wipe marker');
@@ -1014,7 +1009,7 @@ interface ScanOutcome {
   latest: Map<number, ScannedRecord>;
   /** The newest well-formed wipe marker (equal seqs: the later one). */
   marker: MarkerEntry | undefined;
-  /** Where the last live sector's log ends (the payload size when the run is empty). */
+  /** The head's offset in the last live sector (the payload size when the run is empty). */
   headEnd: number;
   highestRecordSeq: number;
   invalidRecords: number;
