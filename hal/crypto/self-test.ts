@@ -263,65 +263,39 @@ function disabled(algorithm: string): never {
 }
 
 /**
- * The engine without the algorithms that failed: failed curves leave `curves` and their operations throw,
- * `rsa` / `aes` are absent, and a failed digest, HMAC, KDF or AEAD throws when called. The same engine when
- * nothing failed.
+ * The engine without the algorithms that failed: failed curves and digests leave `curves` and `hashes` and
+ * their operations throw, `rsa` / `aes` are absent, and a failed digest, HMAC, KDF or AEAD throws when called.
+ * The same engine when nothing failed.
  */
 export function narrowEngine(engine: CryptoEngine, report: SelfTestReport): CryptoEngine {
   const failed = new Set<string>();
   for (const failure of report.failed) failed.add(failure.algorithm);
   if (failed.size === 0) return engine;
-  const check = (algorithm: string): void => {
-    if (failed.has(algorithm)) disabled(algorithm);
-  };
+  /** `method` of the engine, refusing when the algorithm its arguments need (`algorithmOf`) failed. */
+  const guarded =
+    <A extends unknown[], R>(method: (...args: A) => R, algorithmOf: (...args: A) => string) =>
+    (...args: A): R => {
+      const algorithm = algorithmOf(...args);
+      if (failed.has(algorithm)) disabled(algorithm);
+      return method.apply(engine, args);
+    };
+  const byCurve = (curve: CurveName): string => curve;
+  const aead = (): string => 'chacha20-poly1305';
   const narrowed: CryptoEngine = {
     name: engine.name,
     curves: engine.curves.filter((curve) => !failed.has(curve)),
     hashes: engine.hashes.filter((hash) => !failed.has(hash)),
-    digest(hash, data) {
-      check(hash);
-      return engine.digest(hash, data);
-    },
-    hmac(hash, key, data) {
-      check(`hmac-${hash}`);
-      return engine.hmac(hash, key, data);
-    },
-    pbkdf2Sha256(password, salt, iterations, length) {
-      check('pbkdf2-sha256');
-      return engine.pbkdf2Sha256(password, salt, iterations, length);
-    },
-    hkdfSha256(inputKey, salt, info, length) {
-      check('hkdf-sha256');
-      return engine.hkdfSha256(inputKey, salt, info, length);
-    },
-    aeadSeal(key, nonce, plaintext, associatedData) {
-      check('chacha20-poly1305');
-      return engine.aeadSeal(key, nonce, plaintext, associatedData);
-    },
-    aeadOpen(key, nonce, sealed, associatedData) {
-      check('chacha20-poly1305');
-      return engine.aeadOpen(key, nonce, sealed, associatedData);
-    },
-    ecGenerate(curve, randomness) {
-      check(curve);
-      return engine.ecGenerate(curve, randomness);
-    },
-    ecPublicKey(curve, privateKey) {
-      check(curve);
-      return engine.ecPublicKey(curve, privateKey);
-    },
-    ecSign(curve, privateKey, hash) {
-      check(curve);
-      return engine.ecSign(curve, privateKey, hash);
-    },
-    ecVerify(curve, publicKey, hash, signature) {
-      check(curve);
-      return engine.ecVerify(curve, publicKey, hash, signature);
-    },
-    ecdh(curve, privateKey, peerPublicKey) {
-      check(curve);
-      return engine.ecdh(curve, privateKey, peerPublicKey);
-    },
+    digest: guarded(engine.digest, (hash) => hash),
+    hmac: guarded(engine.hmac, (hash) => `hmac-${hash}`),
+    pbkdf2Sha256: guarded(engine.pbkdf2Sha256, () => 'pbkdf2-sha256'),
+    hkdfSha256: guarded(engine.hkdfSha256, () => 'hkdf-sha256'),
+    aeadSeal: guarded(engine.aeadSeal, aead),
+    aeadOpen: guarded(engine.aeadOpen, aead),
+    ecGenerate: guarded(engine.ecGenerate, byCurve),
+    ecPublicKey: guarded(engine.ecPublicKey, byCurve),
+    ecSign: guarded(engine.ecSign, byCurve),
+    ecVerify: guarded(engine.ecVerify, byCurve),
+    ecdh: guarded(engine.ecdh, byCurve),
   };
   const withOptional = narrowed as { rsa?: CryptoEngine['rsa']; aes?: CryptoEngine['aes'] };
   if (engine.rsa !== undefined && !failed.has('rsa')) withOptional.rsa = engine.rsa;
