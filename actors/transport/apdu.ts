@@ -47,17 +47,17 @@
 import { concat } from '../card/tlv.js';
 
 /** Status words produced by this module. */
-export const APDU_SW = {
-  ok: 0x9000,
-  wrongLength: 0x6700,
-  logicalChannelNotSupported: 0x6881,
-  secureMessagingNotSupported: 0x6882,
-  lastCommandOfChainExpected: 0x6883,
-  conditionsNotSatisfied: 0x6985,
-  incorrectP1P2: 0x6a86,
-  insNotSupported: 0x6d00,
-  claNotSupported: 0x6e00,
-} as const;
+export enum APDU_SW {
+  ok = 0x9000,
+  wrongLength = 0x6700,
+  logicalChannelNotSupported = 0x6881,
+  secureMessagingNotSupported = 0x6882,
+  lastCommandOfChainExpected = 0x6883,
+  conditionsNotSatisfied = 0x6985,
+  incorrectP1P2 = 0x6a86,
+  insNotSupported = 0x6d00,
+  claNotSupported = 0x6e00,
+}
 
 /** CLA bit: more commands of this chain follow. */
 export const CLA_CHAINING = 0x10;

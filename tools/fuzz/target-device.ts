@@ -73,7 +73,8 @@ export function deviceArbitrary(maxSteps = 24): fc.Arbitrary<DeviceInput> {
 
 // ---------------------------------------------------------------------------------------------------------
 
-const DOCUMENTED = new Set<number>([...Object.values(SW), ...Object.values(APDU_SW)]);
+/** The enums' numbers (Object.values of a numeric enum also yields its member names). */
+const DOCUMENTED = new Set<number>([...Object.values(SW), ...Object.values(APDU_SW)].filter((value): value is number => typeof value === 'number'));
 function documentedStatusWord(sw: number): boolean {
   return DOCUMENTED.has(sw) || (sw & 0xff00) === 0x6100 || (sw & 0xfff0) === 0x63c0;
 }
