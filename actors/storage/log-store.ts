@@ -50,12 +50,12 @@
  *    header, every free sector that is dead by the new floor is erased, so free sectors are blank or "retired but
  *    not yet covered" (reclaimed since the last opening).
  *
- * 4. Reading the log (mount). For each sector: header valid = magic, CRC, firstRecordOffset <= P. A valid header
- *    with version != 1 makes the whole store `unsupportedFormat`: nothing is read further and nothing is erased
- *    (only `format` erases). The live run: start at the highest sectorSeq among valid, unretired headers with
- *    sectorSeq >= floor (floor = the highest floor of any valid header, raised by a live erased-phase wipe marker)
- *    and walk down while sectorSeq - 1 is also valid, unretired and >= floor. Each live sector is scanned from its
- *    own firstRecordOffset (so damage in one sector never desynchronises another):
+ * 4. Reading the log (mount). For each sector: header valid = magic, CRC, firstRecordOffset <= P. A header whose
+ *    magic and CRC hold but whose version != 1 makes the whole store `unsupportedFormat`: nothing is read further
+ *    and nothing is erased (only `format` erases). The live run: start at the highest sectorSeq among valid,
+ *    unretired headers with sectorSeq >= floor (floor = the highest floor of any valid header, raised by a live
+ *    erased-phase wipe marker) and walk down while sectorSeq - 1 is also valid, unretired and >= floor. Each live
+ *    sector is scanned from its own firstRecordOffset (so damage in one sector never desynchronises another):
  *    - valid record header (magic, known kind, CRC, sane length): if the record ends in this sector, check the
  *      data CRC (bad data: the record is ignored and skipped by its length, which the header CRC vouches for);
  *      if it continues, every following sector it covers must be the next live sector with firstRecordOffset equal
@@ -185,9 +185,8 @@ export interface StoreLayout {
 /** The capacity formulas of the specification (section 6). Throws RangeError for a geometry that cannot hold a store. */
 export function layoutFor(geometry: FlashGeometry): StoreLayout {
   const { sectorSize, pageSize, sectorCount } = geometry;
-  if (sectorSize % pageSize !== 0) throw new RangeError(`sector size ${sectorSize} is not a multiple of page size ${pageSize}`);
-  if (sectorSize <= SECTOR_HEADER_BYTES + RECORD_HEADER_BYTES || sectorSize - SECTOR_HEADER_BYTES > 0xffff) {
-    throw new RangeError(`sector size ${sectorSize} outside ${SECTOR_HEADER_BYTES + RECORD_HEADER_BYTES + 1}..${0xffff + SECTOR_HEADER_BYTES}`);
+  if (sectorSize % pageSize !== 0 || sectorSize <= SECTOR_HEADER_BYTES + RECORD_HEADER_BYTES || sectorSize - SECTOR_HEADER_BYTES > 0xffff) {
+    throw new RangeError(`sector size ${sectorSize} must be a multiple of the page size (${pageSize}) in ${SECTOR_HEADER_BYTES + RECORD_HEADER_BYTES + 1}..${0xffff + SECTOR_HEADER_BYTES}`);
   }
   const payloadBytes = sectorSize - SECTOR_HEADER_BYTES;
   const maxRecordBytes = RECORD_HEADER_BYTES + MAX_FILE_BYTES;
@@ -572,13 +571,19 @@ export class LogStore {
   }
 
   private buildIndex({ latest, marker }: ScanOutcome): void {
-    if (marker !== undefined && (marker.phase === 'committed' || marker.floor > this.highestHeaderFloor)) this.liveMarker = marker;
+    this.liveMarker = marker;
     for (const [fileId, record] of latest) {
       if (record.kind !== 'data') continue;
       // The newest marker voids what it does not keep (section 4).
       if (marker !== undefined && record.seq < marker.voidBelowSeq && !marker.keep.includes(fileId)) continue;
       this.files.set(fileId, { seq: record.seq, address: record.address, dataLength: record.dataLength, dataCrc: record.dataCrc });
     }
+    this.dropCoveredMarker();
+  }
+
+  /** Drops the live marker if it is an erased-phase one a sector header's floor now covers, and recounts used bytes. */
+  private dropCoveredMarker(): void {
+    if (this.liveMarker?.phase === 'erased' && this.liveMarker.floor <= this.highestHeaderFloor) this.liveMarker = undefined;
     this.usedBytes = this.computeUsedBytes();
   }
 
@@ -854,9 +859,8 @@ export class LogStore {
     }
     const floor = this.tailSeq;
     if (!this.appendMarker('erased', floor, marker.keep, marker.voidBelowSeq)) throw new StoreFault('no room for the wipe marker');
-    if (floor <= this.highestHeaderFloor) this.liveMarker = undefined;
+    this.dropCoveredMarker();
     this.raiseFloor(floor);
-    this.usedBytes = this.computeUsedBytes();
     this.eraseDeadFreeSectors();
   }
 
@@ -899,12 +903,7 @@ export class LogStore {
     this.highestSectorSeq = seq;
     this.headOffset = 0;
     this.highestHeaderFloor = Math.max(this.highestHeaderFloor, floor);
-    const marker = this.liveMarker;
-    if (marker?.phase === 'erased' && marker.floor <= this.highestHeaderFloor) {
-      // A sector header now carries the marker's floor: the marker is dead.
-      this.liveMarker = undefined;
-      this.usedBytes -= marker.recordBytes;
-    }
+    this.dropCoveredMarker();
     this.raiseFloor(floor);
     this.eraseDeadFreeSectors();
   }
@@ -1099,8 +1098,7 @@ export function encodeSectorHeader(seq: number, floor: number, firstRecordOffset
 
 function parseSectorHeader(bytes: Uint8Array, payload: number): HeaderReading {
   if (isErased(bytes, 0, SECTOR_HEADER_BYTES)) return { kind: 'blank' };
-  for (let index = 0; index < SECTOR_MAGIC.length; index++) if (bytes[index] !== SECTOR_MAGIC[index]) return { kind: 'invalid' };
-  if (crc32(bytes, 0, 0, SECTOR_CRC_OFFSET) !== readU32(bytes, SECTOR_CRC_OFFSET)) return { kind: 'invalid' };
+  if (SECTOR_MAGIC.some((byte, index) => bytes[index] !== byte) || crc32(bytes, 0, 0, SECTOR_CRC_OFFSET) !== readU32(bytes, SECTOR_CRC_OFFSET)) return { kind: 'invalid' };
   const version = bytes[4];
   if (version !== FORMAT_VERSION) return { kind: 'unsupported', version };
   const firstRecordOffset = readU16(bytes, 13);
