@@ -27,16 +27,16 @@ import { defineActor, type RegisteredActor } from './scheduler.js';
 
 export const SMARTCARD_HSM_AID = Uint8Array.of(0xe8, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x81, 0xc3, 0x1f, 0x02, 0x01);
 
-export const FILE_PREFIX = {
-  keyDescription: 0xc4,
-  certificateDescription: 0xc8,
-  dataObjectDescription: 0xc9,
-  caCertificate: 0xca,
-  key: 0xcc,
-  protectedData: 0xcd,
-  endEntityCertificate: 0xce,
-  publicData: 0xcf,
-} as const;
+export enum FILE_PREFIX {
+  keyDescription = 0xc4,
+  certificateDescription = 0xc8,
+  dataObjectDescription = 0xc9,
+  caCertificate = 0xca,
+  key = 0xcc,
+  protectedData = 0xcd,
+  endEntityCertificate = 0xce,
+  publicData = 0xcf,
+}
 
 const WRITABLE_PREFIXES: readonly number[] = [
   FILE_PREFIX.keyDescription,

@@ -4,23 +4,23 @@
  */
 import * as t from './fields.js';
 
-export const INTERNAL_FILES = {
+export enum INTERNAL_FILES {
   /** Device configuration: lifecycle stage, options, format version (lifecycle actor). */
-  deviceConfig: 0x1000,
+  deviceConfig = 0x1000,
   /** User PIN record (PIN actor). */
-  userPin: 0x1001,
+  userPin = 0x1001,
   /** SO-PIN record (PIN actor). */
-  soPin: 0x1002,
+  soPin = 0x1002,
   /** The device key pair's private half, sealed under the device secret (lifecycle / crypto). */
-  deviceKey: 0x1003,
-} as const;
+  deviceKey = 0x1003,
+}
 
 /** SmartCard-HSM fixed files. */
-export const CARD_FILES = {
-  efDir: 0x2f00,
-  deviceCertificate: 0x2f02,
-  tokenInfo: 0x2f03,
-} as const;
+export enum CARD_FILES {
+  efDir = 0x2f00,
+  deviceCertificate = 0x2f02,
+  tokenInfo = 0x2f03,
+}
 
 export const pinRecord = t.struct({
   /** Iterations of PBKDF2-HMAC-SHA256 used for this record (the board's setting when it was written). */
