@@ -465,6 +465,9 @@ describe('p256-safe: constants and syntax', () => {
     expect(bigintConstant(file, 'B')).toBe(p256.Point.CURVE().b);
     expect(bigintConstant(file, 'GX')).toBe(p256.Point.BASE.x);
     expect(bigintConstant(file, 'GY')).toBe(p256.Point.BASE.y);
+    // The domain the Pico bundle hands actors/card/cvc.ts in place of @noble/curves' CURVE().
+    const curve = p256.Point.CURVE();
+    expect(safe.P256_DOMAIN).toEqual({ p: curve.p, n: curve.n, h: curve.h, a: curve.a, b: curve.b, Gx: curve.Gx, Gy: curve.Gy });
     expect(bigintConstant(file, 'MU_P')).toBe((1n << 512n) / P);
     expect(bigintConstant(file, 'MU_N')).toBe((1n << 512n) / N);
     expect(bigintConstant(file, 'MU_N_MINUS_1')).toBe((1n << 512n) / (N - 1n));

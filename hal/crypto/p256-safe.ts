@@ -54,6 +54,9 @@ const P_MINUS_2 = P - 2n;
 const N_MINUS_2 = N - 2n;
 const SQRT_EXPONENT = 0x3fffffffc0000000400000000000000000000000400000000000000000000000n; // (p + 1) / 4
 
+/** The domain parameters in @noble/curves' CURVE() shape (the Pico's stand-in for it, hal/rp2040/curve-domains.ts). */
+export const P256_DOMAIN = { p: P, n: N, h: 1n, a: P - 3n, b: B, Gx: GX, Gy: GY } as const;
+
 /** Bytes of a field element or scalar; random bytes key generation takes (as noble: 1.5 x 32). */
 export const P256_BYTES = 32;
 export const P256_SEED_BYTES = 48;
