@@ -3,16 +3,23 @@
  * writes it to a Pico running Kaluma 1.2.x with @kaluma/cli 1.0.0's `write` command (YMODEM over the console at
  * 115200 baud, then `.load`). @kaluma/cli 1.0.0 has no `bundle`/`flash` commands: we bundle with esbuild ourselves.
  *
- * @kaluma/cli is not a dependency of this project (its serialport 9 dependency builds a native module with
- * node-gyp). Install it once, globally or in the project:  npm install --save-dev @kaluma/cli@1.0.0
- * This tool runs `npx --no-install kaluma write ...` and explains how to install it when it is missing.
+ * @kaluma/cli 1.0.0 is an optional dependency: `npm ci` installs it and builds its serialport 9 native module with
+ * node-gyp (python3, make, g++); where that build fails, npm leaves it out and this tool says how to get it.
+ * `kaluma write` exits 0 even when it fails (it prints the error), so success is its "Done. (<file> : <n> bytes)"
+ * line with n equal to the bundle's size.
  *
  *   npm run flash -- --port /dev/ttyACM0 [--skip-build] [--bundle dist/pico-hsm.js]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { DEFAULT_BUNDLE_PATH, buildPicoBundle, describeBundle } from './build-pico.js';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { DEFAULT_BUNDLE_PATH, PROJECT_ROOT, buildPicoBundle, describeBundle } from './build-pico.js';
+
+/** The project's @kaluma/cli binary, else whatever `kaluma` is on the PATH (a global install). */
+function kalumaCommand(): string {
+  const local = join(PROJECT_ROOT, 'node_modules', '.bin', 'kaluma');
+  return existsSync(local) ? local : 'kaluma';
+}
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -32,18 +39,23 @@ async function main(): Promise<void> {
   }
   if (!existsSync(bundlePath)) throw new Error(`${bundlePath} does not exist: run npm run build:pico`);
   if (!existsSync(port)) throw new Error(`${port} does not exist: is the Pico plugged in and running Kaluma (ls /dev/ttyACM*)?`);
-  const probe = spawnSync('npx', ['--no-install', 'kaluma', '--version'], { encoding: 'utf8' });
+  const kaluma = kalumaCommand();
+  const probe = spawnSync(kaluma, ['--version'], { encoding: 'utf8' });
   if (probe.status !== 0) {
     throw new Error(
-      '@kaluma/cli is not installed. Install it once (it builds serialport with node-gyp: needs python3, make, g++):\n' +
-        '  npm install --save-dev @kaluma/cli@1.0.0      (or: npm install -g @kaluma/cli@1.0.0)\n' +
-        `then run again, or write by hand: npx kaluma write ${bundlePath} --port ${port}`,
+      '@kaluma/cli is not installed (npm ci installs it unless building its serialport module failed: that needs\n' +
+        'python3, make and g++). Install them and run npm ci again, or: npm install -g @kaluma/cli@1.0.0',
     );
   }
-  console.log(`writing ${bundlePath} to ${port} with @kaluma/cli ${probe.stdout.trim()}`);
-  const written = spawnSync('npx', ['--no-install', 'kaluma', 'write', bundlePath, '--port', port], { stdio: 'inherit' });
-  if (written.status !== 0) throw new Error(`kaluma write failed (exit ${written.status})`);
-  console.log('done: the board runs the HSM now; start the bridge: npm run bridge -- --port ' + port);
+  const size = statSync(bundlePath).size;
+  console.log(`writing ${bundlePath} (${size} bytes) to ${port} with @kaluma/cli ${probe.stdout.trim()}`);
+  const written = spawnSync(kaluma, ['write', bundlePath, '--port', port], { encoding: 'utf8' });
+  process.stdout.write(written.stdout ?? '');
+  process.stderr.write(written.stderr ?? '');
+  const done = /Done\. \(.* : (\d+) bytes\)/.exec(written.stdout ?? '');
+  if (written.status !== 0 || !done) throw new Error(`kaluma write failed (exit ${written.status}; no "Done." line): nothing was loaded`);
+  if (Number(done[1]) !== size) throw new Error(`kaluma write reports ${done[1]} bytes written, the bundle has ${size}: write it again`);
+  console.log(`done: ${size} bytes written and loaded; the board runs the HSM now. Start the bridge: npm run bridge -- --port ${port}`);
 }
 
 main().catch((error: unknown) => {
