@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../actors/storage/crc32.js';
 import { LogStore, RECORD_HEADER_BYTES, SECTOR_HEADER_BYTES, encodeSectorHeader, layoutFor } from '../actors/storage/log-store.js';
-import { MeasuredLogStore } from '../actors/storage/log-store-statistics.js';
+import { MeasuredLogStore } from '../actors/storage/log-store-diagnostics.js';
 import { SeededEntropy } from '../hal/sim/entropy.js';
 import { SimFlash } from '../hal/sim/flash.js';
 import { FlashError, type FlashGeometry } from '../hal/types.js';

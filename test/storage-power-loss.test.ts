@@ -16,7 +16,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { LogStore } from '../actors/storage/log-store.js';
-import { MeasuredLogStore, type StoreStatistics } from '../actors/storage/log-store-statistics.js';
+import { MeasuredLogStore, type StoreStatistics } from '../actors/storage/log-store-diagnostics.js';
 import { SeededEntropy } from '../hal/sim/entropy.js';
 import { SimFlash, formatReplayId, mixSeed, parseReplayId, type FaultReplay } from '../hal/sim/flash.js';
 import { FlashError, type FlashGeometry } from '../hal/types.js';
@@ -230,11 +230,11 @@ function modelAfter(model: Model, operation: Operation): { outcome: Outcome; mod
 // ---------------------------------------------------------------------------------------------------------
 // Checking
 
-type Mounted = { ok: true; store: LogStore; recovered: boolean } | { ok: false; problem: string };
+type Mounted = { ok: true; store: MeasuredLogStore; recovered: boolean } | { ok: false; problem: string };
 
 /** Mounts and, if the mount found pending work, recovers. Flash exceptions (a nested cut) propagate. */
 function mountAndRecover(flash: SimFlash): Mounted {
-  const store = new LogStore(flash);
+  const store = new MeasuredLogStore(flash);
   const mounted = store.mount();
   if (!mounted.ok) return { ok: false, problem: `mount failed: ${mounted.failure.reason}: ${mounted.failure.detail}` };
   if (!mounted.report.recoveryNeeded) return { ok: true, store, recovered: false };
@@ -287,7 +287,7 @@ function describeDifference(actual: ReadonlyMap<number, Uint8Array>, before: Mod
 }
 
 /** Each physical sector as condition initial and sectorSeq, e.g. `l12 l13 b r11` (for replay narratives). */
-function describeSectors(store: LogStore): string {
+function describeSectors(store: MeasuredLogStore): string {
   return store
     .describeSectors()
     .map((sector) => `${sector.condition[0]}${sector.sectorSeq ?? ''}`)
@@ -352,7 +352,7 @@ function runCut(flash: SimFlash, image: Uint8Array, operation: Operation, run: C
   };
   flash.restore(image);
   flash.powerOn();
-  const store = new LogStore(flash);
+  const store = new MeasuredLogStore(flash);
   const mounted = store.mount();
   if (!mounted.ok || mounted.report.recoveryNeeded) return { problem: 'the image before the operation did not mount cleanly', matched: undefined, recovered: false, image: undefined };
   if (run.verbose) log(`before: sectors ${describeSectors(store)}, ${JSON.stringify(store.capacity())}`);

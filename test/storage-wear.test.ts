@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { LogStore } from '../actors/storage/log-store.js';
-import { MeasuredLogStore } from '../actors/storage/log-store-statistics.js';
+import { MeasuredLogStore } from '../actors/storage/log-store-diagnostics.js';
 import { SeededEntropy } from '../hal/sim/entropy.js';
 import { SimFlash } from '../hal/sim/flash.js';
 import type { FlashGeometry } from '../hal/types.js';

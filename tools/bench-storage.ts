@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LogStore } from '../actors/storage/log-store.js';
-import { MeasuredLogStore } from '../actors/storage/log-store-statistics.js';
+import { MeasuredLogStore } from '../actors/storage/log-store-diagnostics.js';
 import { FileFlash } from '../hal/host/flash.js';
 import { SeededEntropy } from '../hal/sim/entropy.js';
 import { SimFlash } from '../hal/sim/flash.js';

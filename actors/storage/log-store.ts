@@ -253,7 +253,7 @@ export interface CompactionListener {
   compactionFinished(): void;
   /**
    * After each reclaim of the tail sector: how many live records it carried forward, and how many it had to drop
-   * because their bytes no longer passed the CRC (flash decay). For statistics (log-store-statistics.ts).
+   * because their bytes no longer passed the CRC (flash decay). For statistics (log-store-diagnostics.ts).
    */
   tailReclaimed?(recordsCopied: number, corruptRecordsDropped: number): void;
 }
@@ -301,13 +301,19 @@ interface ScannedRecord extends RecordHeader {
   readonly address: number;
 }
 
-type HeaderReading =
-  | { kind: 'blank' }
-  | { kind: 'invalid' }
-  | { kind: 'unsupported'; version: number }
-  | { kind: 'valid'; seq: number; floor: number; firstRecordOffset: number; retired: boolean };
+/** A valid version-1 sector header, with the sector's physical index. */
+interface SectorHeader {
+  readonly kind: 'valid';
+  readonly physical: number;
+  readonly seq: number;
+  readonly floor: number;
+  readonly firstRecordOffset: number;
+  readonly retired: boolean;
+}
 
-interface SectorState {
+type HeaderReading = { kind: 'blank' } | { kind: 'invalid' } | { kind: 'unsupported'; version: number } | SectorHeader;
+
+export interface SectorState {
   condition: SectorCondition;
   /** sectorSeq of a valid header (live or retired sectors), else -1. */
   seq: number;
@@ -321,12 +327,6 @@ interface TailResident {
 }
 
 type Failure<E> = { ok: false; error: E };
-
-interface LiveSector {
-  readonly physical: number;
-  readonly seq: number;
-  readonly firstRecordOffset: number;
-}
 
 class StoreFault extends Error {
   override readonly name = 'StoreFault';
@@ -343,7 +343,8 @@ export class LogStore {
   // values are listed once; `declare` keeps the compiler from emitting a second, field-by-field initialisation.
   private declare statusValue: StoreStatus;
   private declare failureValue: StoreFailure | undefined;
-  private declare sectors: SectorState[];
+  /** Each physical sector's role (protected: MeasuredLogStore in log-store-diagnostics.ts describes them). */
+  protected declare sectors: SectorState[];
   /** Physical indices of the live sectors, tail first; sector i has sectorSeq tailSeq + i. */
   private declare live: number[];
   private declare tailSeq: number;
@@ -410,7 +411,7 @@ export class LogStore {
     const { sectorCount, sectorSize } = this.geometry;
     const headers: HeaderReading[] = [];
     for (let physical = 0; physical < sectorCount; physical++) {
-      headers.push(parseSectorHeader(this.flash.read(physical * sectorSize, SECTOR_HEADER_BYTES), this.payload));
+      headers.push(parseSectorHeader(physical, this.flash.read(physical * sectorSize, SECTOR_HEADER_BYTES), this.payload));
     }
     let anyValid = false;
     for (let physical = 0; physical < sectorCount; physical++) {
@@ -433,7 +434,7 @@ export class LogStore {
     // The floor: the highest of the headers', raised by a live erased-phase wipe marker; when that kills the first
     // sectors of the run, the run is built again from the new floor.
     this.floor = this.highestHeaderFloor;
-    let run: LiveSector[];
+    let run: SectorHeader[];
     let scan: ScanOutcome;
     for (let attempt = 1; ; attempt++) {
       run = this.takeRun(headers);
@@ -505,17 +506,17 @@ export class LogStore {
    * Makes the live run the store's live sectors, and returns it: consecutive sectorSeqs down from the highest
    * valid, unretired header at or above the floor.
    */
-  private takeRun(headers: readonly HeaderReading[]): LiveSector[] {
-    const bySeq = new Map<number, LiveSector>();
+  private takeRun(headers: readonly HeaderReading[]): SectorHeader[] {
+    const bySeq = new Map<number, SectorHeader>();
     let highest = -1;
-    headers.forEach((header, physical) => {
+    headers.forEach((header) => {
       // A duplicate sectorSeq only exists in damaged images: the first one wins.
       if (header.kind !== 'valid' || header.retired || header.seq < this.floor || bySeq.has(header.seq)) return;
-      bySeq.set(header.seq, { physical, seq: header.seq, firstRecordOffset: header.firstRecordOffset });
+      bySeq.set(header.seq, header);
       highest = Math.max(highest, header.seq);
     });
-    const run: LiveSector[] = [];
-    for (let seq = highest; seq >= this.floor && seq >= 0; seq--) {
+    const run: SectorHeader[] = [];
+    for (let seq = highest; seq >= this.floor; seq--) {
       const sector = bySeq.get(seq);
       if (sector === undefined) break;
       run.unshift(sector);
@@ -526,9 +527,14 @@ export class LogStore {
   }
 
   /** Scans the live run (section 4): the latest record of each file, the newest wipe marker, the head. */
-  private scanRun(run: readonly LiveSector[]): ScanOutcome {
+  private scanRun(run: readonly SectorHeader[]): ScanOutcome {
     const payload = this.payload;
-    const outcome: ScanOutcome = { latest: new Map(), marker: undefined, headEnd: payload, highestRecordSeq: -1, invalidRecords: 0, garbageBytes: 0 };
+    const latest = new Map<number, ScannedRecord>();
+    let marker: MarkerEntry | undefined;
+    let headEnd = payload;
+    let highestRecordSeq = -1;
+    let invalidRecords = 0;
+    let garbageBytes = 0;
     const logEnd = (this.tailSeq + run.length) * payload;
     run.forEach(({ physical, seq, firstRecordOffset }, index) => {
       const sectorStart = seq * payload;
@@ -546,17 +552,24 @@ export class LogStore {
         if (header === undefined) {
           const pageEnd = this.pageEndOffset(offset);
           if (isErased(bytes, offset, pageEnd)) break;
-          outcome.garbageBytes += pageEnd - offset;
+          garbageBytes += pageEnd - offset;
           offset = pageEnd;
           continue;
         }
-        outcome.highestRecordSeq = Math.max(outcome.highestRecordSeq, header.seq);
+        highestRecordSeq = Math.max(highestRecordSeq, header.seq);
         const end = offset + RECORD_HEADER_BYTES + header.dataLength;
         // A record continuing into the following sectors: each must be live and agree on where it ends.
         const continues = end > payload;
         const data = continues && !continuationMatches(run, index, end - payload, payload) ? undefined : span(offset + RECORD_HEADER_BYTES, header.dataLength);
-        if (data !== undefined && crc32(data) === header.dataCrc) noteRecord(outcome, header, sectorStart + offset, data);
-        else outcome.invalidRecords += 1;
+        const address = sectorStart + offset;
+        if (data === undefined || crc32(data) !== header.dataCrc) {
+          invalidRecords += 1;
+        } else if (header.kind === 'wipeMarker') {
+          marker = newerMarker(marker, header, address, data);
+        } else {
+          const current = latest.get(header.fileId);
+          if (current === undefined || header.seq >= current.seq) latest.set(header.fileId, { ...header, address });
+        }
         offset = continues ? payload : end;
       }
       if (index === run.length - 1) {
@@ -564,10 +577,10 @@ export class LogStore {
         // past any byte after it that is not 0xFF.
         let lastUsed = payload - 1;
         while (lastUsed >= offset && bytes[lastUsed] === 0xff) lastUsed--;
-        outcome.headEnd = lastUsed < offset ? offset : this.pageEndOffset(lastUsed);
+        headEnd = lastUsed < offset ? offset : this.pageEndOffset(lastUsed);
       }
     });
-    return outcome;
+    return { latest, marker, headEnd, highestRecordSeq, invalidRecords, garbageBytes };
   }
 
   private buildIndex({ latest, marker }: ScanOutcome): void {
@@ -710,15 +723,6 @@ export class LogStore {
       this.statusValue = 'mounted';
       return ok({});
     });
-  }
-
-  /** Each physical sector's role (for diagnostics and tests). */
-  describeSectors(): SectorDescription[] {
-    return this.sectors.map((sector, physical) => ({
-      physical,
-      condition: sector.condition,
-      sectorSeq: sector.seq >= 0 ? sector.seq : undefined,
-    }));
   }
 
   /** Runs `operation` when the store is mounted; otherwise answers why it is not. */
@@ -1016,7 +1020,7 @@ interface ScanOutcome {
 }
 
 /** Whether the sectors after run[index] agree that a record continues `remaining` bytes into them. */
-function continuationMatches(run: readonly LiveSector[], index: number, remaining: number, payload: number): boolean {
+function continuationMatches(run: readonly SectorHeader[], index: number, remaining: number, payload: number): boolean {
   let left = remaining;
   for (let next = index + 1; ; next++) {
     if (next >= run.length) return false;
@@ -1026,17 +1030,11 @@ function continuationMatches(run: readonly LiveSector[], index: number, remainin
   }
 }
 
-/** Takes a record that passed its checks into the scan's outcome. */
-function noteRecord(outcome: ScanOutcome, header: RecordHeader, address: number, data: Uint8Array): void {
-  if (header.kind === 'wipeMarker') {
-    const marker = decodeMarker(data);
-    if (marker !== undefined && (outcome.marker === undefined || header.seq >= outcome.marker.seq)) {
-      outcome.marker = { ...marker, seq: header.seq, address, recordBytes: RECORD_HEADER_BYTES + header.dataLength };
-    }
-    return;
-  }
-  const current = outcome.latest.get(header.fileId);
-  if (current === undefined || header.seq >= current.seq) outcome.latest.set(header.fileId, { ...header, address });
+/** `marker`, or the wipe marker just scanned if it is well-formed and not older (equal seqs: the later one). */
+function newerMarker(marker: MarkerEntry | undefined, header: RecordHeader, address: number, data: Uint8Array): MarkerEntry | undefined {
+  const scanned = decodeMarker(data);
+  if (scanned === undefined || (marker !== undefined && header.seq < marker.seq)) return marker;
+  return { ...scanned, seq: header.seq, address, recordBytes: RECORD_HEADER_BYTES + header.dataLength };
 }
 
 function isErased(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
@@ -1096,14 +1094,15 @@ export function encodeSectorHeader(seq: number, floor: number, firstRecordOffset
   return bytes;
 }
 
-function parseSectorHeader(bytes: Uint8Array, payload: number): HeaderReading {
+/** What the header bytes of sector `physical` say (section 4). */
+function parseSectorHeader(physical: number, bytes: Uint8Array, payload: number): HeaderReading {
   if (isErased(bytes, 0, SECTOR_HEADER_BYTES)) return { kind: 'blank' };
   if (SECTOR_MAGIC.some((byte, index) => bytes[index] !== byte) || crc32(bytes, 0, 0, SECTOR_CRC_OFFSET) !== readU32(bytes, SECTOR_CRC_OFFSET)) return { kind: 'invalid' };
   const version = bytes[4];
   if (version !== FORMAT_VERSION) return { kind: 'unsupported', version };
   const firstRecordOffset = readU16(bytes, 13);
   if (firstRecordOffset > payload) return { kind: 'invalid' };
-  return { kind: 'valid', seq: readU32(bytes, 5), floor: readU32(bytes, 9), firstRecordOffset, retired: bytes[RETIRED_FLAG_OFFSET] !== 0xff };
+  return { kind: 'valid', physical, seq: readU32(bytes, 5), floor: readU32(bytes, 9), firstRecordOffset, retired: bytes[RETIRED_FLAG_OFFSET] !== 0xff };
 }
 
 /** A whole record: header (with both CRCs) followed by the data. */

@@ -1,14 +1,16 @@
 /**
- * Wear and compaction figures of a log store, for tests and benchmarks. The device bundle leaves this module out:
- * the engine itself keeps no counters, a MeasuredLogStore counts what passes between the engine and its flash.
+ * Diagnostics of a log store for tests and benchmarks: wear and compaction statistics, and each sector's role. The
+ * device bundle leaves this module out: the engine itself keeps no counters, a MeasuredLogStore counts what passes
+ * between the engine and its flash.
  *
  *   const store = new MeasuredLogStore(flash);
  *   store.mount();
  *   ...
  *   const { bytesProgrammed, reclaims } = store.statistics();
+ *   const blank = store.describeSectors().filter((sector) => sector.condition === 'blank');
  */
 import type { Flash, FlashGeometry } from '../../hal/types.js';
-import { LogStore, type CompactionListener, type PatchResult, type PutResult } from './log-store.js';
+import { LogStore, type CompactionListener, type PatchResult, type PutResult, type SectorDescription } from './log-store.js';
 
 export interface StoreStatistics {
   readonly erasesBySector: readonly number[];
@@ -82,7 +84,7 @@ class StoreCounter implements Flash, CompactionListener {
   }
 }
 
-/** A LogStore (same behaviour, same flash work) that also reports its statistics. */
+/** A LogStore (same behaviour, same flash work) that also reports its statistics and its sectors' roles. */
 export class MeasuredLogStore extends LogStore {
   private readonly counter: StoreCounter;
 
@@ -116,5 +118,14 @@ export class MeasuredLogStore extends LogStore {
       recordsCopied: counter.recordsCopied,
       corruptRecordsDropped: counter.corruptRecordsDropped,
     };
+  }
+
+  /** Each physical sector's role. */
+  describeSectors(): SectorDescription[] {
+    return this.sectors.map((sector, physical) => ({
+      physical,
+      condition: sector.condition,
+      sectorSeq: sector.seq >= 0 ? sector.seq : undefined,
+    }));
   }
 }
