@@ -16,8 +16,9 @@ const usage = `usage: npm start -- [--data DIR] [--vpcd HOST:PORT | --no-vpcd] [
   --no-vpcd         do not connect to vpcd; serve the local socket only
   --socket PATH     the local socket for the management tool (default DATA/hsm.sock)
   --flash-sectors N size of a NEW flash image in 4 KiB sectors (default 256 = 1 MiB, the Pico's region; 16..4096)
-  --engine NAME     crypto engine: node (OpenSSL through node:crypto, default: fast, RSA and AES) or portable
-                    (noble, what the Pico runs: EC only, to reproduce the device's behaviour exactly)`;
+  --engine NAME     crypto engine: node (OpenSSL through node:crypto, default: fast, RSA and AES), portable
+                    (@noble: seven curves and AES, no RSA) or device (the Pico's engine: P-256 and SHA-256
+                    only, no RSA or AES; to develop against the board's profile on the host)`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${usage}\n`);
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
     if (!Number.isInteger(flashSectors) || flashSectors < 16 || flashSectors > 4096) fail(`--flash-sectors must be 16..4096, got "${parsed.values['flash-sectors']}"`);
   }
   const engineName = (parsed.values.engine ?? 'node') as string;
-  if (!Object.prototype.hasOwnProperty.call(HOST_ENGINES, engineName)) fail(`--engine must be node or portable, got "${engineName}"`);
+  if (!Object.prototype.hasOwnProperty.call(HOST_ENGINES, engineName)) fail(`--engine must be node, portable or device, got "${engineName}"`);
   const engine = HOST_ENGINES[engineName as HostEngineName];
   log(`crypto engine: ${engine.name}`);
   const board = await startHostBoard({ engine, dataDirectory: parsed.values.data ?? defaultDataDirectory(), vpcd, socketPath: parsed.values.socket, log, flashSectors });

@@ -17,6 +17,7 @@ import { ecOperations } from '../actors/crypto/ec.js';
 import type { OperationFamilies } from '../actors/crypto/operations.js';
 import { rsaOperations } from '../actors/crypto/rsa.js';
 import { SMARTCARD_HSM_ATR } from '../actors/transport.js';
+import { deviceEngine } from '../hal/crypto/device.js';
 import { nodeEngine } from '../hal/crypto/node.js';
 import { portableEngine } from '../hal/crypto/portable.js';
 import type { CryptoEngine } from '../hal/crypto/types.js';
@@ -36,7 +37,7 @@ export const HOST_PIN_ITERATIONS = 10_000;
 /** The algorithm families the host offers: all of them. */
 export const HOST_OPERATION_FAMILIES: OperationFamilies = { ec: ecOperations, rsa: rsaOperations, aes: aesOperations };
 
-export const HOST_ENGINES = { node: nodeEngine, portable: portableEngine } as const;
+export const HOST_ENGINES = { node: nodeEngine, portable: portableEngine, device: deviceEngine } as const;
 export type HostEngineName = keyof typeof HOST_ENGINES;
 
 export function defaultDataDirectory(): string {
