@@ -357,7 +357,6 @@ export class LogStore {
   private declare files: Map<number, FileEntry>;
   /** The newest wipe marker while it is live: committed, or erased with a floor above every sector header's. */
   private declare liveMarker: MarkerEntry | undefined;
-  private declare usedBytes: number;
   /** Whether the running mutate() programmed or erased anything (then it syncs). */
   private declare flashTouched: boolean;
 
@@ -499,7 +498,6 @@ export class LogStore {
     this.nextRecordSeq = 0;
     this.files = new Map();
     this.liveMarker = undefined;
-    this.usedBytes = 0;
   }
 
   /**
@@ -594,13 +592,13 @@ export class LogStore {
     this.dropCoveredMarker();
   }
 
-  /** Drops the live marker if it is an erased-phase one a sector header's floor now covers, and recounts used bytes. */
+  /** Drops the live marker if it is an erased-phase one that a sector header's floor now covers. */
   private dropCoveredMarker(): void {
     if (this.liveMarker?.phase === 'erased' && this.liveMarker.floor <= this.highestHeaderFloor) this.liveMarker = undefined;
-    this.usedBytes = this.computeUsedBytes();
   }
 
-  private computeUsedBytes(): number {
+  /** Live bytes (section 6): the current records of the files, headers included, and the live marker. */
+  private usedBytes(): number {
     let used = this.liveMarker?.recordBytes ?? 0;
     for (const entry of this.files.values()) used += RECORD_HEADER_BYTES + entry.dataLength;
     return used;
@@ -639,7 +637,7 @@ export class LogStore {
       const free = this.freeBytes();
       return ok({
         total: this.layout.capacityBytes,
-        used: this.usedBytes,
+        used: this.usedBytes(),
         free,
         largestWritable: Math.max(0, Math.min(MAX_FILE_BYTES, free - RECORD_HEADER_BYTES)),
         files: this.files.size,
@@ -670,13 +668,12 @@ export class LogStore {
 
   delete(fileId: number): DeleteResult {
     requireFileId(fileId);
-    return this.withFile(fileId, (entry) =>
+    return this.withFile(fileId, () =>
       this.mutate(() => {
         // Deleting must stay possible even when compaction is stuck (deleting records of the tail unblocks it).
         if (!this.ensureRoom(RECORD_HEADER_BYTES) && this.writable() < RECORD_HEADER_BYTES) return fail(this.noRoom('a tombstone'));
         this.appendRecord(encodeRecord('tombstone', fileId, this.takeRecordSeq(), new Uint8Array(0)));
         this.files.delete(fileId);
-        this.usedBytes -= RECORD_HEADER_BYTES + entry.dataLength;
         return ok({});
       }),
     );
@@ -693,7 +690,6 @@ export class LogStore {
       this.mutate(() => {
         if (!this.appendMarker('committed', 0, kept)) return fail(this.noRoom('a wipe marker'));
         for (const fileId of [...this.files.keys()]) if (!kept.includes(fileId)) this.files.delete(fileId);
-        this.usedBytes = this.computeUsedBytes();
         this.finishWipe();
         return ok({});
       }),
@@ -748,8 +744,6 @@ export class LogStore {
     if (!this.ensureRoom(recordBytes)) return fail(this.noRoom(`a ${recordBytes}-byte record`));
     const seq = this.takeRecordSeq();
     const address = this.appendRecord(encodeRecord('data', fileId, seq, data));
-    const previous = this.files.get(fileId);
-    this.usedBytes += recordBytes - (previous === undefined ? 0 : RECORD_HEADER_BYTES + previous.dataLength);
     this.files.set(fileId, { seq, address, dataLength: data.length, dataCrc: crc32(data) });
     return ok({ size: data.length });
   }
@@ -776,7 +770,7 @@ export class LogStore {
 
   /** Capacity left for files (section 6). */
   private freeBytes(): number {
-    return Math.max(0, this.layout.capacityBytes - this.usedBytes);
+    return Math.max(0, this.layout.capacityBytes - this.usedBytes());
   }
 
   private writable(): number {
@@ -829,7 +823,6 @@ export class LogStore {
         // The flash decayed under a live record: it cannot be carried forward, and it is not served any more.
         if (resident.fileId === undefined) this.liveMarker = undefined;
         else this.files.delete(resident.fileId);
-        this.usedBytes = this.computeUsedBytes();
         dropped += 1;
       }
     }
