@@ -1054,24 +1054,16 @@ function tooLarge(size: number): TooLargeError {
 // ---------------------------------------------------------------------------------------------------------
 // Encoding
 
-function writeU16(bytes: Uint8Array, offset: number, value: number): void {
-  bytes[offset] = value & 0xff;
-  bytes[offset + 1] = (value >>> 8) & 0xff;
+/** Writes `value` at `offset` as a little-endian unsigned integer of `size` bytes. */
+function writeUint(bytes: Uint8Array, offset: number, size: 2 | 4, value: number): void {
+  for (let index = 0; index < size; index++) bytes[offset + index] = (value >>> (8 * index)) & 0xff;
 }
 
-function writeU32(bytes: Uint8Array, offset: number, value: number): void {
-  bytes[offset] = value & 0xff;
-  bytes[offset + 1] = (value >>> 8) & 0xff;
-  bytes[offset + 2] = (value >>> 16) & 0xff;
-  bytes[offset + 3] = (value >>> 24) & 0xff;
-}
-
-function readU16(bytes: Uint8Array, offset: number): number {
-  return bytes[offset] | (bytes[offset + 1] << 8);
-}
-
-function readU32(bytes: Uint8Array, offset: number): number {
-  return (bytes[offset] | (bytes[offset + 1] << 8) | (bytes[offset + 2] << 16) | (bytes[offset + 3] << 24)) >>> 0;
+/** The little-endian unsigned integer of `size` bytes at `offset`. */
+function readUint(bytes: Uint8Array, offset: number, size: 2 | 4): number {
+  let value = 0;
+  for (let index = size - 1; index >= 0; index--) value = value * 256 + bytes[offset + index];
+  return value;
 }
 
 /** The 24 header bytes of a sector being opened (retired flag and reserved bytes left erased). */
@@ -1079,23 +1071,23 @@ export function encodeSectorHeader(seq: number, floor: number, firstRecordOffset
   const bytes = new Uint8Array(SECTOR_FRAME_BYTES);
   bytes.set(SECTOR_MAGIC, 0);
   bytes[4] = version;
-  writeU32(bytes, 5, seq);
-  writeU32(bytes, 9, floor);
-  writeU16(bytes, 13, firstRecordOffset);
+  writeUint(bytes, 5, 4, seq);
+  writeUint(bytes, 9, 4, floor);
+  writeUint(bytes, 13, 2, firstRecordOffset);
   bytes[15] = 0xff;
-  writeU32(bytes, SECTOR_CRC_OFFSET, crc32(bytes, 0, 0, SECTOR_CRC_OFFSET));
+  writeUint(bytes, SECTOR_CRC_OFFSET, 4, crc32(bytes, 0, 0, SECTOR_CRC_OFFSET));
   return bytes;
 }
 
 /** What the header bytes of sector `physical` say (section 4). */
 function parseSectorHeader(physical: number, bytes: Uint8Array, payload: number): HeaderReading {
   if (isErased(bytes, 0, SECTOR_HEADER_BYTES)) return { kind: 'blank' };
-  if (SECTOR_MAGIC.some((byte, index) => bytes[index] !== byte) || crc32(bytes, 0, 0, SECTOR_CRC_OFFSET) !== readU32(bytes, SECTOR_CRC_OFFSET)) return { kind: 'invalid' };
+  if (SECTOR_MAGIC.some((byte, index) => bytes[index] !== byte) || crc32(bytes, 0, 0, SECTOR_CRC_OFFSET) !== readUint(bytes, SECTOR_CRC_OFFSET, 4)) return { kind: 'invalid' };
   const version = bytes[4];
   if (version !== FORMAT_VERSION) return { kind: 'unsupported', version };
-  const firstRecordOffset = readU16(bytes, 13);
+  const firstRecordOffset = readUint(bytes, 13, 2);
   if (firstRecordOffset > payload) return { kind: 'invalid' };
-  return { kind: 'valid', physical, seq: readU32(bytes, 5), floor: readU32(bytes, 9), firstRecordOffset, retired: bytes[RETIRED_FLAG_OFFSET] !== 0xff };
+  return { kind: 'valid', physical, seq: readUint(bytes, 5, 4), floor: readUint(bytes, 9, 4), firstRecordOffset, retired: bytes[RETIRED_FLAG_OFFSET] !== 0xff };
 }
 
 /** A whole record: header (with both CRCs) followed by the data. */
@@ -1107,11 +1099,11 @@ function encodeRecord(kind: RecordKind, fileId: number, seq: number, data: Uint8
   const bytes = new Uint8Array(RECORD_HEADER_BYTES + data.length);
   bytes[0] = RECORD_MAGIC;
   bytes[1] = RECORD_KINDS.indexOf(kind);
-  writeU16(bytes, 2, fileId);
-  writeU32(bytes, 4, seq);
-  writeU16(bytes, 8, data.length);
-  writeU32(bytes, 10, crc32(data));
-  writeU32(bytes, 14, crc32(bytes, 0, 0, 14));
+  writeUint(bytes, 2, 2, fileId);
+  writeUint(bytes, 4, 4, seq);
+  writeUint(bytes, 8, 2, data.length);
+  writeUint(bytes, 10, 4, crc32(data));
+  writeUint(bytes, 14, 4, crc32(bytes, 0, 0, 14));
   bytes.set(data, RECORD_HEADER_BYTES);
   return bytes;
 }
@@ -1119,20 +1111,20 @@ function encodeRecord(kind: RecordKind, fileId: number, seq: number, data: Uint8
 /** The record header at the start of `bytes`, or undefined if it is not a valid one (sections 2 and 4). */
 function parseRecordHeader(bytes: Uint8Array): RecordHeader | undefined {
   const kind = RECORD_KINDS[bytes[1]];
-  const dataLength = readU16(bytes, 8);
+  const dataLength = readUint(bytes, 8, 2);
   const saneLength =
     kind === 'data' ? dataLength <= MAX_FILE_BYTES : kind === 'tombstone' ? dataLength === 0 : dataLength >= MARKER_FIXED_BYTES && dataLength <= MARKER_FIXED_BYTES + 2 * MAX_KEPT_FILES;
-  if (bytes[0] !== RECORD_MAGIC || crc32(bytes, 0, 0, 14) !== readU32(bytes, 14) || kind === undefined || !saneLength) return undefined;
-  return { kind, fileId: readU16(bytes, 2), seq: readU32(bytes, 4), dataLength, dataCrc: readU32(bytes, 10) };
+  if (bytes[0] !== RECORD_MAGIC || crc32(bytes, 0, 0, 14) !== readUint(bytes, 14, 4) || kind === undefined || !saneLength) return undefined;
+  return { kind, fileId: readUint(bytes, 2, 2), seq: readUint(bytes, 4, 4), dataLength, dataCrc: readUint(bytes, 10, 4) };
 }
 
 function encodeMarker(marker: MarkerData): Uint8Array {
   const bytes = new Uint8Array(MARKER_FIXED_BYTES + 2 * marker.keep.length);
   bytes[0] = MARKER_PHASES.indexOf(marker.phase);
-  writeU32(bytes, 1, marker.floor);
-  writeU32(bytes, 5, marker.voidBelowSeq);
+  writeUint(bytes, 1, 4, marker.floor);
+  writeUint(bytes, 5, 4, marker.voidBelowSeq);
   bytes[9] = marker.keep.length;
-  marker.keep.forEach((fileId, index) => writeU16(bytes, MARKER_FIXED_BYTES + 2 * index, fileId));
+  marker.keep.forEach((fileId, index) => writeUint(bytes, MARKER_FIXED_BYTES + 2 * index, 2, fileId));
   return bytes;
 }
 
@@ -1142,6 +1134,6 @@ function decodeMarker(data: Uint8Array): MarkerData | undefined {
   const count = data[9];
   if (phase === undefined || data.length < MARKER_FIXED_BYTES || count > MAX_KEPT_FILES || data.length !== MARKER_FIXED_BYTES + 2 * count) return undefined;
   const keep: number[] = [];
-  for (let index = 0; index < count; index++) keep.push(readU16(data, MARKER_FIXED_BYTES + 2 * index));
-  return { phase, floor: readU32(data, 1), voidBelowSeq: readU32(data, 5), keep };
+  for (let index = 0; index < count; index++) keep.push(readUint(data, MARKER_FIXED_BYTES + 2 * index, 2));
+  return { phase, floor: readUint(data, 1, 4), voidBelowSeq: readUint(data, 5, 4), keep };
 }
