@@ -103,10 +103,8 @@ export function createStorageActor(options: StorageActorOptions): RegisteredActo
           case 'ready':
           case 'compacting':
             return undefined;
-          case 'failed': {
-            const failure = machine.getSnapshot().context.failure;
-            return { code: 'unavailable', reason: failure?.reason ?? 'flashFault', detail: failure?.detail ?? 'the store failed' };
-          }
+          case 'failed':
+            return { code: 'unavailable', ...(machine.getSnapshot().context.failure ?? { reason: 'flashFault', detail: 'the store failed' }) };
           case 'unmounted':
           case 'mounting':
             return { code: 'unavailable', reason: 'notMounted', detail: `the store is ${current}` };
