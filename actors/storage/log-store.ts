@@ -340,7 +340,7 @@ export class LogStore {
   private readonly payload: number;
 
   // The mounted state. resetState() sets all of it (from the constructor and before every mount), so the initial
-  // values are listed once; `declare` keeps the compiler from emitting a second, field-by-field initialisation.
+  // values are listed once; `declare` because TypeScript cannot see that the constructor's call assigns them.
   private declare statusValue: StoreStatus;
   private declare failureValue: StoreFailure | undefined;
   /** Each physical sector's role (protected: MeasuredLogStore in log-store-diagnostics.ts describes them). */
@@ -397,7 +397,7 @@ export class LogStore {
     if (this.statusValue === 'mounted') return ok({});
     if (this.statusValue !== 'recovering') return fail(this.unavailable());
     return this.mutate(() => {
-      if (this.liveMarker?.phase === 'committed') this.finishWipe();
+      if (this.wipeInterrupted()) this.finishWipe();
       this.eraseDeadFreeSectors();
       // Restore the reserve that interrupted writes wasted, so the next cut finds it whole (section 7).
       this.ensureRoom(0);
@@ -459,7 +459,7 @@ export class LogStore {
       else reasons.push(`sector ${physical} is free but not erased (interrupted erase or reclaim)`);
       this.sectors.push({ condition, seq });
     });
-    if (this.liveMarker?.phase === 'committed') reasons.push('a wipe was interrupted before every sector holding deleted files was erased');
+    if (this.wipeInterrupted()) reasons.push('a wipe was interrupted before every sector holding deleted files was erased');
     if (run.length > 0 && this.writable() < this.layout.reclaimReserveBytes) reasons.push('interrupted writes used part of the compaction reserve');
     this.statusValue = reasons.length > 0 ? 'recovering' : 'mounted';
     return {
@@ -590,6 +590,11 @@ export class LogStore {
       this.files.set(fileId, { seq: record.seq, address: record.address, dataLength: record.dataLength, dataCrc: record.dataCrc });
     }
     this.dropCoveredMarker();
+  }
+
+  /** Whether a wipe's committed marker is live: the wipe has steps (b)-(d) of section 8 left to do. */
+  private wipeInterrupted(): boolean {
+    return this.liveMarker?.phase === 'committed';
   }
 
   /** Drops the live marker if it is an erased-phase one that a sector header's floor now covers. */
@@ -864,10 +869,11 @@ export class LogStore {
   /** Appends one record at the head (opening sectors as needed); returns its log position. */
   private appendRecord(record: Uint8Array): number {
     const payload = this.payload;
-    let start = -1;
+    if (this.live.length === 0 || this.headOffset >= payload) this.openSector(0);
+    const start = (this.tailSeq + this.live.length - 1) * payload + this.headOffset;
     for (let written = 0; written < record.length; ) {
-      if (this.live.length === 0 || this.headOffset >= payload) this.openSector(written === 0 ? 0 : Math.min(record.length - written, payload));
-      if (written === 0) start = (this.tailSeq + this.live.length - 1) * payload + this.headOffset;
+      // A sector the record continues into says how much of it the continuation fills.
+      if (this.headOffset >= payload) this.openSector(Math.min(record.length - written, payload));
       const chunk = Math.min(record.length - written, payload - this.headOffset);
       this.programSpan(this.payloadAddress(this.headSector(), this.headOffset), record.subarray(written, written + chunk));
       written += chunk;
