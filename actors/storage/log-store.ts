@@ -713,7 +713,9 @@ export class LogStore {
     }
     return this.mutate(() => {
       const { sectorCount } = this.geometry;
-      const known = this.sectors.length === sectorCount;
+      // The sector map is trusted only in a mounted store: after an interrupted operation a sector it calls blank
+      // may hold what the cut left.
+      const known = this.statusValue === 'mounted';
       for (let physical = 0; physical < sectorCount; physical++) {
         if (known && this.sectors[physical].condition === 'blank') continue;
         if (!this.sectorIsBlank(physical)) this.eraseSector(physical);
