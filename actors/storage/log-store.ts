@@ -297,8 +297,9 @@ interface RecordHeader {
   readonly dataCrc: number;
 }
 
-interface ScannedRecord extends RecordHeader {
-  readonly address: number;
+/** The latest record of a file found by the scan (a data record or a tombstone). */
+interface ScannedRecord extends FileEntry {
+  readonly kind: RecordKind;
 }
 
 /** A valid version-1 sector header, with the sector's physical index. */
@@ -566,7 +567,10 @@ export class LogStore {
           marker = newerMarker(marker, header, address, data);
         } else {
           const current = latest.get(header.fileId);
-          if (current === undefined || header.seq >= current.seq) latest.set(header.fileId, { ...header, address });
+          // A literal, not a spread of the header: spread objects made mount twice as slow (measured on V8).
+          if (current === undefined || header.seq >= current.seq) {
+            latest.set(header.fileId, { kind: header.kind, seq: header.seq, address, dataLength: header.dataLength, dataCrc: header.dataCrc });
+          }
         }
         offset = continues ? payload : end;
       }
