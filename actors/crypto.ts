@@ -18,7 +18,7 @@ import type { ErrorOf, RequestOf } from '../messages/protocol.js';
 import { cryptoProtocol } from '../messages/crypto.js';
 import { cbor, fail, ok } from '../messages/protocol.js';
 import { CARD_FILES, INTERNAL_FILES, deviceKeyRecord } from '../messages/records.js';
-import { validate } from '../messages/schema.js';
+import { errorMessage, validate } from '../messages/schema.js';
 import { storageProtocol } from '../messages/storage.js';
 import { authenticatedRequest, cvBody, cvCertificate, ecPublicKeyTlv, outerSignedPart, parseCvCertificate } from './card/cvc.js';
 import type { ActorContext } from './actor.js';
@@ -131,7 +131,7 @@ export function createCryptoActor(options: CryptoActorOptions): RegisteredActor 
     try {
       record = validate(deviceKeyRecord, cbor.decode(read.value.data));
     } catch (error) {
-      return fail({ code: 'failed' as const, detail: `device key record corrupt: ${error instanceof Error ? error.message : String(error)}` });
+      return fail({ code: 'failed' as const, detail: `device key record corrupt: ${errorMessage(error)}` });
     }
     const key = sealKey();
     const privateKey = engine.aeadOpen(key, record.nonce, record.sealed, encoder.encode('device-key'));

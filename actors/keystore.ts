@@ -19,7 +19,7 @@ import { keystoreProtocol } from '../messages/keystore.js';
 import { pinProtocol } from '../messages/pin.js';
 import { cbor, fail, ok } from '../messages/protocol.js';
 import { CARD_FILES, keyRecord } from '../messages/records.js';
-import { validate, type Infer } from '../messages/schema.js';
+import { errorMessage, validate, type Infer } from '../messages/schema.js';
 import { MAX_FILE_BYTES, storageProtocol } from '../messages/storage.js';
 import type { ActorContext } from './actor.js';
 import { concat, tlv } from './card/tlv.js';
@@ -96,7 +96,7 @@ export function createKeystoreActor(options: KeystoreActorOptions): RegisteredAc
     try {
       return { ok: true, record: validate(keyRecord, cbor.decode(read.value.data)) };
     } catch (error) {
-      return { ok: false, code: 'storageFailure', detail: `key record ${fileId.toString(16)} is corrupt: ${error instanceof Error ? error.message : String(error)}` };
+      return { ok: false, code: 'storageFailure', detail: `key record ${fileId.toString(16)} is corrupt: ${errorMessage(error)}` };
     }
   }
 

@@ -18,7 +18,7 @@ import { lifecycleProtocol, DEVICE_STAGES } from '../messages/lifecycle.js';
 import { pinProtocol } from '../messages/pin.js';
 import { cbor, fail, ok } from '../messages/protocol.js';
 import { CARD_FILES, INTERNAL_FILES, deviceConfigRecord } from '../messages/records.js';
-import { toHex, validate, type Infer } from '../messages/schema.js';
+import { errorMessage, toHex, validate, type Infer } from '../messages/schema.js';
 import { storageProtocol } from '../messages/storage.js';
 import { parseCvCertificate } from './card/cvc.js';
 import { DEVICE_CHR_SEQUENCE } from './crypto.js';
@@ -100,7 +100,7 @@ export function createLifecycleActor(options: LifecycleActorOptions): Registered
           try {
             config = validate(deviceConfigRecord, cbor.decode(read.value.data));
           } catch (error) {
-            context.log(`device configuration unreadable, treated as not commissioned: ${error instanceof Error ? error.message : String(error)}`);
+            context.log(`device configuration unreadable, treated as not commissioned: ${errorMessage(error)}`);
           }
         }
         // Commissioned only when both the configuration and the PINs exist (a cut during INITIALIZE leaves

@@ -19,7 +19,7 @@ import { pinMachine } from '../machines/pin.js';
 import { pinProtocol, type PinReference } from '../messages/pin.js';
 import { cbor, fail, ok } from '../messages/protocol.js';
 import { INTERNAL_FILES, pinRecord } from '../messages/records.js';
-import { validate, type Infer } from '../messages/schema.js';
+import { errorMessage, validate, type Infer } from '../messages/schema.js';
 import { storageProtocol } from '../messages/storage.js';
 import { defineActor, type RegisteredActor } from './scheduler.js';
 
@@ -101,7 +101,7 @@ export function createPinActor(options: PinActorOptions): RegisteredActor {
           try {
             records.set(reference, validate(pinRecord, cbor.decode(read.value.data)));
           } catch (error) {
-            return `the ${reference} PIN record is corrupt: ${error instanceof Error ? error.message : String(error)}`;
+            return `the ${reference} PIN record is corrupt: ${errorMessage(error)}`;
           }
         }
         machine.send({ type: 'WIPED' });

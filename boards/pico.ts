@@ -27,6 +27,7 @@ import { kaluma } from '../hal/rp2040/kaluma.js';
 import { FlashDeviceSecret, PicoButton, PicoLed, PicoWatchdog, picoClock, picoTimers } from '../hal/rp2040/system.js';
 import { utf8 } from '../hal/serial-framing.js';
 import type { Hal, Led } from '../hal/types.js';
+import { errorMessage } from '../messages/schema.js';
 import { transportProtocol } from '../messages/transport.js';
 
 /** The algorithm families the Pico offers: EC only (its engine has no RSA and no AES, and its heap no room for them). */
@@ -156,7 +157,7 @@ export async function startPico(config: PicoBoardConfig = kaluma().board?.name =
     device = await assembleDevice(options);
     for (const failure of report.failed) link.log(`self-test failed: ${failure.algorithm}: ${failure.detail}`);
   } catch (error) {
-    problem = error instanceof Error ? error.message : String(error);
+    problem = errorMessage(error);
     led.show('error');
     link.log(`boot failed: ${problem}`);
   }

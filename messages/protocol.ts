@@ -11,7 +11,7 @@
  */
 import { Encoder } from 'cbor-x';
 import * as t from './fields.js';
-import { DecodeError, assertNever, redact, validate, type Infer, type StructField, type Field } from './schema.js';
+import { DecodeError, assertNever, errorMessage, redact, validate, type Infer, type StructField, type Field } from './schema.js';
 
 export type AnyStruct = StructField<Record<string, Field>>;
 
@@ -112,7 +112,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   try {
     raw = cbor.decode(bytes);
   } catch (error) {
-    throw new DecodeError('', `not CBOR: ${error instanceof Error ? error.message : String(error)}`);
+    throw new DecodeError('', `not CBOR: ${errorMessage(error)}`);
   }
   if (!Array.isArray(raw) || raw.length !== 7) throw new DecodeError('', 'envelope must be a 7-element array');
   const [kindNumber, id, from, to, opName, body, code] = raw as unknown[];

@@ -7,6 +7,7 @@ import { ecSeedLength, type CurveName } from '../../hal/crypto/types.js';
 import { ecPublicKeyTlv } from '../card/cvc.js';
 import { ecdsaRawToDer } from '../card/signature-formats.js';
 import { offeredHash, refuse, success, type EcOperations } from './operations.js';
+import { errorMessage } from '../../messages/schema.js';
 
 export function curveBits(curve: CurveName): number {
   switch (curve) {
@@ -63,7 +64,7 @@ export const ecOperations: EcOperations = {
       shared.fill(0);
       return success(answer);
     } catch (error) {
-      return refuse('badInput', `the peer point is not on ${key.curve}: ${error instanceof Error ? error.message : String(error)}`);
+      return refuse('badInput', `the peer point is not on ${key.curve}: ${errorMessage(error)}`);
     }
   },
 };
