@@ -29,7 +29,6 @@ import {
   decodeResponse,
   encodeEnvelope,
   lookupOperation,
-  redactBody,
   SYSTEM_ERRORS,
   type CallResult,
   type Envelope,
@@ -95,7 +94,7 @@ export interface TraceEntry {
   readonly operation: string;
   readonly id: number;
   readonly detail?: string;
-  /** The message body with sensitive fields redacted (only with `traceBodies`). */
+  /** The message body as the `traceBody` option renders it (sensitive fields redacted), when that option is set. */
   readonly body?: unknown;
 }
 
@@ -115,8 +114,11 @@ export interface SchedulerOptions {
   readonly defaultTimeoutMs?: number;
   /** Entries kept per actor trace ring (default 64). */
   readonly traceCapacity?: number;
-  /** Record redacted message bodies in the traces (costs time; for debugging and tests). */
-  readonly traceBodies?: boolean;
+  /**
+   * Records message bodies in the traces (costs time; for debugging and tests): pass messages/protocol.ts's
+   * redactBody, which redacts sensitive fields. Absent (the Pico): no bodies, and no redaction code in its bundle.
+   */
+  readonly traceBody?: (protocol: Protocol | undefined, envelope: Envelope) => unknown;
   /** Where refusals, restarts and actor log lines go (default: nowhere). */
   readonly log?: (line: string) => void;
   /**
@@ -357,7 +359,7 @@ export class Scheduler {
         resolve(systemError('timeout', `${to}.${operation} did not answer in ${timeoutMs} ms`));
       });
       this.pending.set(id, call);
-      this.note(from, 'sent', operation, id, to, this.options.traceBodies ? redactBody(protocol, { kind: 'request', id, from, to, op: operation, body: request }) : undefined);
+      this.note(from, 'sent', operation, id, to, this.options.traceBody?.(protocol, { kind: 'request', id, from, to, op: operation, body: request }));
       this.pushMailbox(target, bytes);
     });
   }
@@ -461,7 +463,7 @@ export class Scheduler {
     try {
       const envelope = decodeEnvelope(bytes);
       result = decodeResponse(call.protocol, envelope);
-      this.note(call.caller, 'replied', call.operation, id, result.ok ? 'ok' : result.error.code, this.options.traceBodies ? redactBody(call.protocol, envelope) : undefined);
+      this.note(call.caller, 'replied', call.operation, id, result.ok ? 'ok' : result.error.code, this.options.traceBody?.(call.protocol, envelope));
     } catch (error) {
       result = systemError('badMessage', `undeclared answer from ${call.protocol.name}: ${describe(error)}`);
       this.note(call.caller, 'badMessage', call.operation, id, describe(error));
@@ -501,7 +503,7 @@ export class Scheduler {
             this.answer(slot, envelope, systemError(unknownOperation ? 'unknownOperation' : 'badMessage', describe(error)));
             break;
           }
-          this.note(slot.name, 'received', envelope.op, envelope.id, envelope.from, this.options.traceBodies ? redactBody(slot.definition.protocol, envelope) : undefined);
+          this.note(slot.name, 'received', envelope.op, envelope.id, envelope.from, this.options.traceBody?.(slot.definition.protocol, envelope));
           const result = await instance.handle(envelope.op, request, context);
           this.answer(slot, envelope, result);
           break;

@@ -10,7 +10,7 @@ import type { OperationFamilies } from '../actors/crypto/operations.js';
 import { createKeystoreActor } from '../actors/keystore.js';
 import { createLifecycleActor } from '../actors/lifecycle.js';
 import { createPinActor } from '../actors/pin.js';
-import { Scheduler, type RegisteredActor } from '../actors/scheduler.js';
+import { Scheduler, type RegisteredActor, type SchedulerOptions } from '../actors/scheduler.js';
 import { createStorageActor } from '../actors/storage.js';
 import { createTransportActor } from '../actors/transport.js';
 import { selfTestedEngine, type SelfTestReport } from '../hal/crypto/self-test.js';
@@ -56,7 +56,8 @@ export interface DeviceOptions {
   /** Deterministic delivery order (simulation). */
   readonly seed?: number;
   readonly log?: (line: string) => void;
-  readonly traceBodies?: boolean;
+  /** Message bodies in the scheduler's traces: messages/protocol.ts's redactBody (tests, simulation). */
+  readonly traceBody?: SchedulerOptions['traceBody'];
   readonly defaultTimeoutMs?: number;
   /**
    * A board that ran the power-on self-tests itself (the Pico does, feeding its watchdog between them) passes the
@@ -108,7 +109,7 @@ export async function assembleDevice(options: DeviceOptions): Promise<Device> {
     timers: hal.timers,
     seed: options.seed,
     log: options.log,
-    traceBodies: options.traceBodies,
+    traceBody: options.traceBody,
     defaultTimeoutMs: options.defaultTimeoutMs,
   });
   await scheduler.start(actors);

@@ -15,6 +15,7 @@ import type { CryptoEngine } from '../hal/crypto/types.js';
 import { SimFlash } from '../hal/sim/flash.js';
 import { createSimHal, type SimHal } from '../hal/sim/hal.js';
 import type { FlashGeometry } from '../hal/types.js';
+import { redactBody } from '../messages/protocol.js';
 import { transportProtocol } from '../messages/transport.js';
 import { toHex } from '../messages/schema.js';
 import { assembleDevice, type Device } from './device.js';
@@ -70,7 +71,7 @@ export async function createSimBoard(options: SimBoardOptions = {}): Promise<Sim
       families: options.families ?? SIM_OPERATION_FAMILIES,
       pinIterations: options.pinIterations ?? 16,
       log: (line) => logs.push(line),
-      traceBodies: options.traceBodies,
+      traceBody: options.traceBodies ? redactBody : undefined,
     });
   const board: SimBoard = {
     hal,

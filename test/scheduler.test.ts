@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { defineActor, Scheduler, type TraceEntry } from '../actors/scheduler.js';
 import { ManualTime } from '../hal/sim/time.js';
-import { defineProtocol, encodeEnvelope, decodeEnvelope, empty, fail, ok, op } from '../messages/protocol.js';
+import { defineProtocol, encodeEnvelope, decodeEnvelope, empty, fail, ok, op, redactBody } from '../messages/protocol.js';
 import * as t from '../messages/fields.js';
 import { toHex } from '../messages/schema.js';
 
@@ -84,7 +84,7 @@ async function harness(options: { seed?: number; capacity?: number; traceBodies?
     timers: time.timers,
     seed: options.seed,
     defaultTimeoutMs: 1000,
-    traceBodies: options.traceBodies,
+    traceBody: options.traceBodies ? redactBody : undefined,
     log: (line) => logs.push(line),
   });
   await scheduler.start([counter, relay, sink]);

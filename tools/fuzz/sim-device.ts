@@ -19,7 +19,7 @@ import { SeededEntropy } from '../../hal/sim/entropy.js';
 import { mixSeed, SimFlash } from '../../hal/sim/flash.js';
 import { ManualTime } from '../../hal/sim/time.js';
 import { FlashError, type Entropy, type Flash, type FlashGeometry, type Hal } from '../../hal/types.js';
-import { decodeEnvelope } from '../../messages/protocol.js';
+import { decodeEnvelope, redactBody } from '../../messages/protocol.js';
 import { transportProtocol } from '../../messages/transport.js';
 import { check, Finding, KnownSecrets, tick, toHex } from './common.js';
 
@@ -210,7 +210,7 @@ export class FuzzDevice {
         log: (line) => {
           if (this.logs.length < 2000) this.logs.push(line);
         },
-        traceBodies: this.options.traceBodies ?? true,
+        traceBody: (this.options.traceBodies ?? true) ? redactBody : undefined,
       });
     } finally {
       this.phase = previousPhase;

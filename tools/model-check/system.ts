@@ -19,7 +19,7 @@ import { SimFlash } from '../../hal/sim/flash.js';
 import { createSimHal, type SimHal } from '../../hal/sim/hal.js';
 import { lifecycleProtocol } from '../../messages/lifecycle.js';
 import { pinProtocol } from '../../messages/pin.js';
-import { cbor, type CallResult, type OperationName, type Protocol, type RequestOf } from '../../messages/protocol.js';
+import { cbor, redactBody, type CallResult, type OperationName, type Protocol, type RequestOf } from '../../messages/protocol.js';
 import { deviceConfigRecord, INTERNAL_FILES, pinRecord } from '../../messages/records.js';
 import { toHex, validate } from '../../messages/schema.js';
 import { storageProtocol } from '../../messages/storage.js';
@@ -125,7 +125,7 @@ export class SimSystem {
     const seed = this.options.seed ?? 1;
     const wrap = this.options.wrap;
     if (!wrap) {
-      this.device = await assembleDevice({ hal: this.hal, engine, families: SIM_OPERATION_FAMILIES, pinIterations: 16, seed, log, traceBodies: true });
+      this.device = await assembleDevice({ hal: this.hal, engine, families: SIM_OPERATION_FAMILIES, pinIterations: 16, seed, log, traceBody: redactBody });
       return;
     }
     // Mutants: wrap the very actors boards/device.ts builds. `assembleDevice` hands them to `Scheduler.start`
@@ -138,7 +138,7 @@ export class SimSystem {
     };
     let assembling: Promise<Device>;
     try {
-      assembling = assembleDevice({ hal: this.hal, engine, families: SIM_OPERATION_FAMILIES, pinIterations: 16, seed, log, traceBodies: true });
+      assembling = assembleDevice({ hal: this.hal, engine, families: SIM_OPERATION_FAMILIES, pinIterations: 16, seed, log, traceBody: redactBody });
     } finally {
       Scheduler.prototype.start = original;
     }
