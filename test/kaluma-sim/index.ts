@@ -49,6 +49,24 @@ export interface SimulatedPico {
   stop(): Promise<void>;
 }
 
+/** The events among `events` that must fail a test, described (see SimulatedPico.problems). */
+export function describeProblems(events: readonly WorkerEvent[]): string[] {
+  return events.flatMap((event) => {
+    switch (event.type) {
+      case 'aborted':
+        return ['the program was aborted (0x03 reached the device, or the watchdog fired)'];
+      case 'watchdogReset':
+        return [`watchdog reset: not fed for ${event.sinceFeedMs} ms (timeout ${event.timeoutMs} ms)`];
+      case 'error':
+        return [`error: ${event.message}`];
+      case 'replInput':
+        return [`${event.bytes} byte(s) reached the REPL instead of the program`];
+      default:
+        return [];
+    }
+  });
+}
+
 export function newFlashArea(): SharedArrayBuffer {
   const shared = new SharedArrayBuffer(KALUMA_FLASH_AREA_BYTES);
   new Uint8Array(shared).fill(0xff);
@@ -104,20 +122,7 @@ export async function startSimulatedPico(options: SimulatedPicoOptions): Promise
       worker.postMessage({ type: 'gpio', pin, value });
     },
     problems() {
-      return events.flatMap((event) => {
-        switch (event.type) {
-          case 'aborted':
-            return ['the program was aborted (0x03 reached the device, or the watchdog fired)'];
-          case 'watchdogReset':
-            return [`watchdog reset: not fed for ${event.sinceFeedMs} ms (timeout ${event.timeoutMs} ms)`];
-          case 'error':
-            return [`error: ${event.message}`];
-          case 'replInput':
-            return [`${event.bytes} byte(s) reached the REPL instead of the program`];
-          default:
-            return [];
-        }
-      });
+      return describeProblems(events);
     },
     async stop() {
       if (!exited) await worker.terminate();
