@@ -4,15 +4,16 @@
  * the board as a smart card. `--simulated` runs the firmware bundle in the Kaluma simulation instead of a real
  * port (`--bundle FILE`, default: built on the fly; `--flash FILE` keeps its flash area between runs).
  *
- * The real port is a plain TTY: `stty -F PORT raw -echo 115200` (via child_process), then node:fs streams on the
+ * The real port is a plain TTY: `stty -F PORT raw -echo 115200` (via child_process), then node:tty streams on the
  * device path (no serialport package: it needs a native build). The conversation is half duplex and host led
  * (see hal/serial-framing.ts): one frame, then its answer; KEEP_ALIVE frames extend the wait while the board
  * works; a frame that got no sign of life is sent again with the same sequence number (the board answers a
  * repeat from its cache, it never runs a command twice).
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, createReadStream, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import tty from 'node:tty';
 import { fileURLToPath } from 'node:url';
 import { SMARTCARD_HSM_ATR } from '../actors/transport.js';
 import { VpcdLink, VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT, describeVpcdEvent } from '../hal/host/vpcd-link.js';
@@ -187,28 +188,46 @@ export class PicoSession {
   }
 }
 
-/** A serial device path as a byte port: raw mode via stty, then fs streams. */
+/**
+ * A serial device path as a byte port: raw mode via stty, then Node's TTY streams on it. Not fs streams: those read
+ * with a blocking read(2) on a thread-pool thread, which no close interrupts; Node joins its thread pool at exit, so
+ * the bridge hung on Ctrl-C until the board sent another byte (an idle HSM sends none), and such a read left behind
+ * takes bytes meant for the next program that opens the port. The TTY streams are libuv TTY handles (their own
+ * descriptors, polled, written with blocking writes as a terminal is).
+ */
 export function openTty(path: string, baud = 115200): BytePort {
   if (!existsSync(path)) throw new Error(`${path} does not exist (is the Pico plugged in and running Kaluma? \`ls /dev/ttyACM*\`)`);
   execFileSync('stty', ['-F', path, 'raw', '-echo', '-echoe', '-echok', '-echoctl', '-echoke', '-icanon', '-isig', '-ixon', '-ixoff', '-crtscts', String(baud)]);
   const fd = openSync(path, 'r+');
-  const stream = createReadStream('', { fd, autoClose: false, highWaterMark: 4096 });
+  const input = new tty.ReadStream(fd);
+  const output = new tty.WriteStream(fd);
   const listeners = new Set<(bytes: Uint8Array) => void>();
-  stream.on('data', (chunk) => {
-    for (const listener of listeners) listener(chunk as Buffer);
+  input.on('data', (chunk: Buffer) => {
+    for (const listener of listeners) listener(chunk);
   });
+  const closed = (stream: tty.ReadStream | tty.WriteStream): Promise<void> =>
+    new Promise((resolveClose) => {
+      if (stream.closed) resolveClose();
+      else stream.once('close', () => resolveClose());
+    });
   return {
     write(bytes) {
       // Small pieces: the board's console ring buffer holds 2 KB.
-      for (let offset = 0; offset < bytes.length; offset += 512) writeSync(fd, bytes.subarray(offset, offset + 512));
+      for (let offset = 0; offset < bytes.length; offset += 512) output.write(Buffer.from(bytes.subarray(offset, offset + 512)));
     },
     onData(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    close() {
-      stream.destroy();
-      closeSync(fd);
+    async close() {
+      input.destroy();
+      output.destroy();
+      await Promise.all([closed(input), closed(output)]);
+      try {
+        closeSync(fd);
+      } catch {
+        // The handles used this descriptor itself (libuv could not reopen the device) and closed it.
+      }
     },
   };
 }
