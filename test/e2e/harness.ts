@@ -17,7 +17,7 @@ export const PKCS11_MODULE = '/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so';
 const VPCD_DRIVER_CONFIG = '/etc/reader.conf.d/vpcd';
 const REQUIRED = ['pcscd', 'opensc-tool', 'pkcs11-tool', 'sc-hsm-tool', 'pkcs15-tool', 'openssl'];
 
-function which(command: string): boolean {
+export function which(command: string): boolean {
   return (process.env.PATH ?? '').split(':').some((directory) => existsSync(join(directory, command)));
 }
 
@@ -30,9 +30,12 @@ export function missingPrerequisites(): string | undefined {
   return `missing: ${missing.join(', ')}. Install with: apt-get install pcscd vsmartcard-vpcd opensc opensc-pkcs11 pcsc-tools openssl`;
 }
 
-/** Use as `describe.skipIf(skipEndToEnd())`: loud when skipping, and never skipping under CI. */
-export function skipEndToEnd(): boolean {
-  const missing = missingPrerequisites();
+/**
+ * Use as `describe.skipIf(skipEndToEnd())`: loud when skipping, and never skipping under CI. A suite that needs more
+ * passes its own check (`more`: what is missing, or undefined).
+ */
+export function skipEndToEnd(more?: () => string | undefined): boolean {
+  const missing = [missingPrerequisites(), more?.()].filter((text) => text !== undefined).join('; ') || undefined;
   if (missing === undefined) return false;
   if (process.env.CI) throw new Error(`end-to-end tests cannot run under CI: ${missing}`);
   process.stderr.write(`\n*** END-TO-END TESTS SKIPPED: ${missing} ***\n\n`);
