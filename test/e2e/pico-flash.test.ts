@@ -73,13 +73,25 @@ interface BridgeProcess {
   stop(): Promise<{ killed: boolean }>;
 }
 
+/** SIGKILL to a process group this test started (it may be gone already). */
+function killGroup(group: number): void {
+  try {
+    process.kill(-group, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
 /** `npm run bridge -- --port PORT` in a process group of its own; resolves once vpcd attached the card. */
 async function startBridgeOnPort(port: string): Promise<BridgeProcess> {
   const child: ChildProcess = spawn('npm', ['run', 'bridge', '--', '--port', port], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   const exited = new Promise<void>((resolveExit) => child.on('exit', () => resolveExit()));
   await new Promise<void>((resolveAttach, rejectAttach) => {
-    const timer = setTimeout(() => rejectAttach(new Error(`the bridge did not attach:\n${output}`)), 60_000);
+    const timer = setTimeout(() => {
+      if (child.pid !== undefined) killGroup(child.pid);
+      rejectAttach(new Error(`the bridge did not attach:\n${output}`));
+    }, 60_000);
     const onData = (chunk: Buffer): void => {
       output += chunk.toString('utf8');
       if (output.includes('vpcd: attached')) {
@@ -104,7 +116,7 @@ async function startBridgeOnPort(port: string): Promise<BridgeProcess> {
       let killed = false;
       const killer = setTimeout(() => {
         killed = true;
-        process.kill(-group, 'SIGKILL');
+        killGroup(group);
       }, 15_000);
       await exited;
       clearTimeout(killer);

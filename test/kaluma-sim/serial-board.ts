@@ -609,7 +609,7 @@ class KalumaSerialBoard implements SerialBoard {
         this.send('\r\nsoft reset\r\n');
         return;
       case '.mem':
-        this.send('total: 184320, occupied: 0, peak: 0\r\n');
+        this.send('total: 184320, occupied: 0, peak: 0\r\n'); // The format; the heap itself is not simulated.
         return;
       case '.gc':
         return;
