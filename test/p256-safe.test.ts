@@ -8,7 +8,7 @@
  * (c) the Kaluma engine bug, reproduced: the TypeScript compiler API rewrites every `/`, `%`, `/=` and `%=`
  *     of a module graph into calls of __kaluma_div / __kaluma_mod, which are native JS for numbers and, for
  *     BigInts, reproduce the wrong quotients the docs describe (the model is written out at KALUMA_RUNTIME).
- *     p256-safe's graph (with @noble/hashes) passes every check under the bug; the control, @noble/curves'
+ *     p256-safe's graph (with compact-symmetric.ts, its HMAC) passes every check under the bug; the control, @noble/curves'
  *     own p256 graph transformed the same way, fails ("invZ was invalid", as on the device). Under the bug,
  *     the power-on self-tests disable a noble-based P-256 and keep the device engine whole.
  *
@@ -741,7 +741,7 @@ describe('p256-safe under a reproduction of Kaluma\'s BigInt division bug', () =
     expect(wrongUnit).toBeGreaterThan(150);
   });
 
-  it('p256-safe (and its @noble/hashes imports), transformed, passes every check under the bug, with no BigInt division', async () => {
+  it('p256-safe (and compact-symmetric.ts, its HMAC), transformed, passes every check under the bug, with no BigInt division', async () => {
     const transformed = (await import(pathToFileURL(safeGraph.entry).href)) as typeof safe;
     const before = { ...runtime.stats };
     const api = safeApi(transformed);
@@ -771,8 +771,8 @@ describe('p256-safe under a reproduction of Kaluma\'s BigInt division bug', () =
       `Under the bug, p256-safe graph (${safeGraph.modules} modules, ${safeGraph.rewritten} operators rewritten): RFC 6979 ok, ${vectors}; ` +
         `helper calls: ${used.bigint} BigInt, ${used.number} number`,
     );
-    expect(used.bigint).toBe(0); // p256-safe and @noble/hashes never divide BigInts
-    expect(used.number).toBeGreaterThan(0); // the helpers were live in this graph (@noble/hashes divides numbers)
+    expect(used.bigint).toBe(0); // p256-safe and compact-symmetric never divide BigInts
+    expect(used.number).toBeGreaterThan(0); // the helpers were live in this graph (compact-symmetric divides numbers)
   });
 
   it('control: @noble/curves p256, transformed the same way, fails under the bug', async () => {
