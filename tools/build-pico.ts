@@ -11,6 +11,11 @@
  *   `@noble/curves/*` -> hal/rp2040/curve-domains.ts (P-256 domain constants for actors/card/cvc.ts).
  * - TypeScript `private` members get short names where tools/pico-mangle.ts proves the renaming cannot reach
  *   anything else (a first pass finds the bundled files, the second renames).
+ * - JerryScript 2.4's pre-scanner (Kaluma 1.2.1's engine; still in 3.0) rejects a valid script when an arrow function
+ *   with a bare parameter (`e=>`), an async arrow or an async function expression is a property value or array element
+ *   of a literal that sits where an arrow's parameter list could start (after `(` or `(a,`): "Expected ',' or '}'
+ *   after a property definition". Measured on Kaluma's engine; parentheses around the function avoid it, so every
+ *   such function in a literal is wrapped (literalFunctionsParenthesised; a few hundred bytes).
  * - Class fields are plain assignments in the constructor (`useDefineForClassFields: false`): no defineProperty
  *   helper per field. Nothing in the firmware relies on define semantics (no field shadows an accessor).
  * - Budget: at most 120 KiB minified (the 180 KB JerryScript heap holds the parsed program, ~0.85 x the source,
@@ -23,6 +28,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import ts from 'typescript';
 import { analysePrivateMembers, manglePattern } from './pico-mangle.js';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -93,6 +99,31 @@ function bundleOptions(): esbuild.BuildOptions & { write: false; metafile: true 
   };
 }
 
+/** Whether `node` is a function JerryScript 2.4's pre-scanner can choke on inside a literal (see the header). */
+export function isScannerHazard(node: ts.Node): boolean {
+  const isAsync = ts.canHaveModifiers(node) && (ts.getModifiers(node) ?? []).some((modifier) => modifier.kind === ts.SyntaxKind.AsyncKeyword);
+  const bareParameterArrow = ts.isArrowFunction(node) && node.getSourceFile().text[node.getStart()] !== '(';
+  const hazard = (ts.isArrowFunction(node) && (isAsync || bareParameterArrow)) || (ts.isFunctionExpression(node) && isAsync);
+  if (!hazard) return false;
+  const parent = node.parent;
+  return (ts.isPropertyAssignment(parent) && parent.initializer === node) || ts.isArrayLiteralExpression(parent);
+}
+
+/** `code` with every scanner hazard wrapped in parentheses, and how many there were. */
+export function literalFunctionsParenthesised(code: string): { code: string; wrapped: number } {
+  const file = ts.createSourceFile('bundle.js', code, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
+  const insertions: { at: number; text: string }[] = [];
+  const walk = (node: ts.Node): void => {
+    if (isScannerHazard(node)) insertions.push({ at: node.getStart(file), text: '(' }, { at: node.end, text: ')' });
+    ts.forEachChild(node, walk);
+  };
+  walk(file);
+  insertions.sort((a, b) => b.at - a.at);
+  let out = code;
+  for (const { at, text } of insertions) out = out.slice(0, at) + text + out.slice(at);
+  return { code: out, wrapped: insertions.length / 2 };
+}
+
 export async function buildPicoBundle(): Promise<PicoBundle> {
   const firstPass = await esbuild.build(bundleOptions());
   const inputs = Object.keys(firstPass.metafile.inputs).filter((path) => !path.startsWith('<') && path !== 'pico-entry.ts');
@@ -100,7 +131,7 @@ export async function buildPicoBundle(): Promise<PicoBundle> {
   const dependencyFiles = inputs.filter((path) => path.includes('node_modules/')).map((path) => join(PROJECT_ROOT, path));
   const mangling = analysePrivateMembers(projectFiles, dependencyFiles);
   const result = await esbuild.build({ ...bundleOptions(), mangleProps: manglePattern(mangling.names) });
-  const code = result.outputFiles[0].text;
+  const { code } = literalFunctionsParenthesised(result.outputFiles[0].text);
   const bytes = Buffer.byteLength(code, 'utf8');
   const totals = new Map<string, number>();
   for (const output of Object.values(result.metafile.outputs)) {

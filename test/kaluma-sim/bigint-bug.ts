@@ -8,6 +8,7 @@
  * numbers and for BigInts outside the bug's domain, and reproduce the bug inside it. The simulation defines them.
  */
 import ts from 'typescript';
+import { isScannerHazard } from '../../tools/build-pico.js';
 
 const LIMIT = BigInt(1) << BigInt(192);
 const WIDE = BigInt(1) << BigInt(128);
@@ -91,6 +92,7 @@ export function unsupportedSyntax(source: string): string[] {
     if (ts.isPrivateIdentifier(node)) found.add('#private');
     if (ts.isPropertyAccessChain(node) || ts.isElementAccessChain(node) || ts.isCallChain(node)) found.add('optional chaining ?.');
     if (ts.isBinaryExpression(node) && names[node.operatorToken.kind]) found.add(names[node.operatorToken.kind] as string);
+    if (isScannerHazard(node)) found.add('arrow or async function as a bare property value or array element (JerryScript 2.4 pre-scanner bug)');
     ts.forEachChild(node, walk);
   };
   walk(file);
