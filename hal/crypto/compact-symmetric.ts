@@ -224,9 +224,9 @@ function chacha20(key: Uint8Array, nonce: Uint8Array, counter: number, input: Ui
       quarterRound(working, 2, 7, 8, 13);
       quarterRound(working, 3, 4, 9, 14);
     }
+    for (let index = 0; index < 16; index++) working[index]! += initial[index]!;
     for (let index = 0; index < 64 && offset + index < input.length; index++) {
-      const word = (working[index >> 2]! + initial[index >> 2]!) >>> ((index & 3) * 8);
-      output[offset + index] = input[offset + index]! ^ word;
+      output[offset + index] = input[offset + index]! ^ (working[index >> 2]! >>> ((index & 3) * 8));
     }
   }
   working.fill(0);
