@@ -10,14 +10,13 @@
  * works; a frame that got no sign of life is sent again with the same sequence number (the board answers a
  * repeat from its cache, it never runs a command twice).
  */
-import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import tty from 'node:tty';
 import { fileURLToPath } from 'node:url';
 import { SMARTCARD_HSM_ATR } from '../actors/transport.js';
 import { VpcdLink, VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT, describeVpcdEvent } from '../hal/host/vpcd-link.js';
 import { encodeFrame, FrameDecoder, FrameType, utf8, type Frame } from '../hal/serial-framing.js';
+import { openRawTty } from './tty-streams.js';
 
 export interface BytePort {
   write(bytes: Uint8Array): void;
@@ -188,28 +187,14 @@ export class PicoSession {
   }
 }
 
-/**
- * A serial device path as a byte port: raw mode via stty, then Node's TTY streams on it. Not fs streams: those read
- * with a blocking read(2) on a thread-pool thread, which no close interrupts; Node joins its thread pool at exit, so
- * the bridge hung on Ctrl-C until the board sent another byte (an idle HSM sends none), and such a read left behind
- * takes bytes meant for the next program that opens the port. The TTY streams are libuv TTY handles (their own
- * descriptors, polled, written with blocking writes as a terminal is).
- */
+/** A serial device path as a byte port (raw mode, Node's TTY streams: tools/tty-streams.ts says why not fs streams). */
 export function openTty(path: string, baud = 115200): BytePort {
   if (!existsSync(path)) throw new Error(`${path} does not exist (is the Pico plugged in and running Kaluma? \`ls /dev/ttyACM*\`)`);
-  execFileSync('stty', ['-F', path, 'raw', '-echo', '-echoe', '-echok', '-echoctl', '-echoke', '-icanon', '-isig', '-ixon', '-ixoff', '-crtscts', String(baud)]);
-  const fd = openSync(path, 'r+');
-  const input = new tty.ReadStream(fd);
-  const output = new tty.WriteStream(fd);
+  const { input, output, close } = openRawTty(path, baud);
   const listeners = new Set<(bytes: Uint8Array) => void>();
   input.on('data', (chunk: Buffer) => {
     for (const listener of listeners) listener(chunk);
   });
-  const closed = (stream: tty.ReadStream | tty.WriteStream): Promise<void> =>
-    new Promise((resolveClose) => {
-      if (stream.closed) resolveClose();
-      else stream.once('close', () => resolveClose());
-    });
   return {
     write(bytes) {
       // Small pieces: the board's console ring buffer holds 2 KB.
@@ -219,16 +204,7 @@ export function openTty(path: string, baud = 115200): BytePort {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    async close() {
-      input.destroy();
-      output.destroy();
-      await Promise.all([closed(input), closed(output)]);
-      try {
-        closeSync(fd);
-      } catch {
-        // The handles used this descriptor itself (libuv could not reopen the device) and closed it.
-      }
-    },
+    close,
   };
 }
 

@@ -22,11 +22,11 @@
  *
  *   npm run flash -- --port /dev/ttyACM0 [--skip-build] [--bundle dist/pico-hsm.js] [--timeout SECONDS]
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import tty from 'node:tty';
 import { DEFAULT_BUNDLE_PATH, PROJECT_ROOT, buildPicoBundle, describeBundle } from './build-pico.js';
+import { openRawTty, type TtyStreams } from './tty-streams.js';
 
 /** Kaluma 1.2.1 stores the program NUL-terminated in 128 sectors of 4 KiB and refuses the byte that fills them. */
 const KALUMA_PROGRAM_LIMIT_BYTES = 128 * 4096 - 1;
@@ -48,31 +48,25 @@ const pause = (milliseconds: number): Promise<void> => new Promise((resolvePause
 /** The Kaluma console on a serial device: just enough to talk to the REPL before and after `kaluma write`. */
 class KalumaConsole {
   private received = '';
-  private readonly input: tty.ReadStream;
-  private readonly output: tty.WriteStream;
   private readonly listeners = new Set<() => void>();
 
   private constructor(
     readonly path: string,
-    private readonly fd: number,
+    private readonly port: TtyStreams,
   ) {
-    // libuv TTY handles (their own descriptors, polled): closing them leaves no read(2) pending on a thread-pool
-    // thread, which would take bytes meant for `kaluma write` and keep this process from exiting.
-    this.input = new tty.ReadStream(fd);
-    this.output = new tty.WriteStream(fd);
-    this.input.on('data', (chunk: Buffer) => {
+    this.port.input.on('data', (chunk: Buffer) => {
       this.received += chunk.toString('latin1');
       for (const listener of [...this.listeners]) listener();
     });
   }
 
+  /** Raw mode, TTY streams (tools/tty-streams.ts: no read(2) left pending to take bytes meant for `kaluma write`). */
   static open(path: string): KalumaConsole {
-    execFileSync('stty', ['-F', path, 'raw', '-echo', '115200']);
-    return new KalumaConsole(path, openSync(path, 'r+'));
+    return new KalumaConsole(path, openRawTty(path));
   }
 
   send(text: string): void {
-    this.output.write(Buffer.from(text, 'latin1'));
+    this.port.output.write(Buffer.from(text, 'latin1'));
   }
 
   /** What arrived since the last forget(). */
@@ -110,18 +104,10 @@ class KalumaConsole {
     this.forget();
   }
 
-  async close(): Promise<void> {
-    const closed = (stream: tty.ReadStream | tty.WriteStream): Promise<void> =>
-      new Promise((resolveClose) => (stream.closed ? resolveClose() : stream.once('close', () => resolveClose())));
-    this.input.destroy();
-    this.output.destroy();
-    await Promise.all([closed(this.input), closed(this.output)]);
-    try {
-      closeSync(this.fd);
-    } catch {
-      // The handles used this descriptor itself (libuv could not reopen the device) and closed it.
-    }
+  close(): Promise<void> {
+    return this.port.close();
   }
+
 }
 
 /** Gets the board to its REPL prompt, or throws saying why not. Returns what had to be done. */

@@ -7,15 +7,15 @@
  * and in bounded time, when nothing answers on the port, when the board NAKs every block, and when the board refuses
  * the last block although `kaluma write` says "Done".
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import tty from 'node:tty';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ttyStreams } from '../../tools/tty-streams.js';
 import { FRAME_MAX_PAYLOAD, FrameDecoder, FrameType } from '../../hal/serial-framing.js';
 import { startPtyPair, startSerialBoard, type SerialBoard } from '../kaluma-sim/serial-board.js';
-import { PROJECT_ROOT, acquireReaderLock, ensurePcscd, pkcs11, removeDirectory, run, skipEndToEnd, which, type RunResult } from './harness.js';
+import { PROJECT_ROOT, acquireReaderLock, ensurePcscd, initialiseAndSignWithP256, pkcs11, removeDirectory, run, skipEndToEnd, startBridge, which, type BridgeProcess, type RunResult } from './harness.js';
 
 const SO_PIN = '3537363231383830';
 const PIN = '648219';
@@ -44,9 +44,7 @@ async function npmRunFlash(args: readonly string[]): Promise<RunResult & { secon
 
 /** What a flash interrupted after `.flash -w` leaves behind: Kaluma's receiver waiting for a header. Returns what the board said. */
 async function startInterruptedFlash(port: string): Promise<string> {
-  const fd = openSync(port, 'r+');
-  const input = new tty.ReadStream(fd);
-  const output = new tty.WriteStream(fd);
+  const { input, output, close } = ttyStreams(openSync(port, 'r+'));
   let said = '';
   input.on('data', (chunk: Buffer) => {
     said += chunk.toString('latin1');
@@ -54,75 +52,12 @@ async function startInterruptedFlash(port: string): Promise<string> {
   output.write('\r.flash -w\r');
   // The receiver asks with 'C' after each second without a packet.
   await new Promise((resolveWait) => setTimeout(resolveWait, 1500));
-  const closed = (stream: tty.ReadStream | tty.WriteStream): Promise<void> =>
-    new Promise((resolveClose) => (stream.closed ? resolveClose() : stream.once('close', () => resolveClose())));
-  input.destroy();
-  output.destroy();
-  await Promise.all([closed(input), closed(output)]);
-  closeSync(fd);
+  await close();
   return said.slice(said.indexOf('Transfer a file via YMODEM'));
 }
 
 function containsReadyFrame(bytes: Uint8Array): boolean {
   return new FrameDecoder(FRAME_MAX_PAYLOAD).push(bytes).some((frame) => frame.type === FrameType.ready);
-}
-
-interface BridgeProcess {
-  output(): string;
-  /** SIGINT to its process group; resolves with whether it had to be killed (no exit within 15 s). */
-  stop(): Promise<{ killed: boolean }>;
-}
-
-/** SIGKILL to a process group this test started (it may be gone already). */
-function killGroup(group: number): void {
-  try {
-    process.kill(-group, 'SIGKILL');
-  } catch {
-    // Already gone.
-  }
-}
-
-/** `npm run bridge -- --port PORT` in a process group of its own; resolves once vpcd attached the card. */
-async function startBridgeOnPort(port: string): Promise<BridgeProcess> {
-  const child: ChildProcess = spawn('npm', ['run', 'bridge', '--', '--port', port], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let output = '';
-  const exited = new Promise<void>((resolveExit) => child.on('exit', () => resolveExit()));
-  await new Promise<void>((resolveAttach, rejectAttach) => {
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined) killGroup(child.pid);
-      rejectAttach(new Error(`the bridge did not attach:\n${output}`));
-    }, 60_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString('utf8');
-      if (output.includes('vpcd: attached')) {
-        clearTimeout(timer);
-        resolveAttach();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      rejectAttach(new Error(`the bridge exited (${code}):\n${output}`));
-    });
-  });
-  return {
-    output: () => output,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return { killed: false };
-      // npm, its shell, tsx and the bridge: the bridge closes vpcd and the port on SIGINT, then exits.
-      const group = child.pid;
-      process.kill(-group, 'SIGINT');
-      let killed = false;
-      const killer = setTimeout(() => {
-        killed = true;
-        killGroup(group);
-      }, 15_000);
-      await exited;
-      clearTimeout(killer);
-      return { killed };
-    },
-  };
 }
 
 describe.skipIf(skipEndToEnd(missingFlashTools))('npm run flash and npm run bridge with a Kaluma board behind a TTY (socat, @kaluma/cli, pcscd, vpcd, OpenSC)', () => {
@@ -190,28 +125,13 @@ describe.skipIf(skipEndToEnd(missingFlashTools))('npm run flash and npm run brid
     await theBoard().waitForProgramOutput(containsReadyFrame, 60_000);
     const bootTime = seconds(booted);
     const attaching = performance.now();
-    bridge = await startBridgeOnPort(theBoard().port);
+    bridge = await startBridge(['--port', theBoard().port], 60_000);
     const attachTime = seconds(attaching);
     const bridgeOutput = (): string => bridge?.output() ?? '';
     expect(bridgeOutput()).toContain(`bridge: opened ${theBoard().port}`);
 
     const working = performance.now();
-    const initialized = await run('sc-hsm-tool', ['--initialize', '--so-pin', SO_PIN, '--pin', PIN, '--label', 'pico'], { timeoutMs: 120_000 });
-    expect(initialized.code, `${initialized.output}\n${bridgeOutput()}`).toBe(0);
-    const generated = await pkcs11('--login', '--pin', PIN, '--keypairgen', '--key-type', 'EC:prime256v1', '--id', '01', '--label', 'pico-key');
-    expect(generated.code, `${generated.output}\n${bridgeOutput()}`).toBe(0);
-    const message = file('message.txt');
-    writeFileSync(message, 'signed by the Pico firmware, flashed with kaluma write\n');
-    const signature = file('signature.der');
-    const signed = await pkcs11('--login', '--pin', PIN, '--sign', '--id', '01', '-m', 'ECDSA-SHA256', '--signature-format', 'openssl', '-i', message, '-o', signature);
-    expect(signed.code, `${signed.output}\n${bridgeOutput()}`).toBe(0);
-    const publicDer = file('public.der');
-    const read = await pkcs11('--read-object', '--type', 'pubkey', '--id', '01', '-o', publicDer);
-    expect(read.code, read.output).toBe(0);
-    const publicPem = file('public.pem');
-    expect((await run('openssl', ['pkey', '-pubin', '-inform', 'DER', '-in', publicDer, '-out', publicPem])).code).toBe(0);
-    const verified = await run('openssl', ['dgst', '-sha256', '-verify', publicPem, '-signature', signature, message]);
-    expect(verified.output).toMatch(/Verified OK/);
+    await initialiseAndSignWithP256({ directory: work, soPin: SO_PIN, pin: PIN, text: 'signed by the Pico firmware, flashed with kaluma write\n', context: bridgeOutput });
     const openscTime = seconds(working);
 
     const stopping = performance.now();
@@ -237,7 +157,7 @@ describe.skipIf(skipEndToEnd(missingFlashTools))('npm run flash and npm run brid
     expect(theBoard().loads()).toBe(4);
 
     await theBoard().waitForProgramOutput(containsReadyFrame, 60_000);
-    bridge = await startBridgeOnPort(theBoard().port);
+    bridge = await startBridge(['--port', theBoard().port], 60_000);
     const bridgeOutput = (): string => bridge?.output() ?? '';
     const message = file('message-after-reflash.txt');
     writeFileSync(message, 'signed again after the firmware was written again\n');

@@ -33,11 +33,11 @@
  * packets, the bytes received), the program in flash, the loads, and the program's output.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import tty from 'node:tty';
 import vm from 'node:vm';
+import { ttyStreams, type TtyStreams } from '../../tools/tty-streams.js';
 import { describeProblems, newFlashArea, prepareBundle, startSimulatedPico, type PreparedBundle, type SimulatedPico } from './index.js';
 
 const BLOCK_BYTES = 4096;
@@ -373,8 +373,7 @@ class KalumaSerialBoard implements SerialBoard {
   private readonly problemList: string[] = [];
   private readonly preparedBundles = new Map<string, PreparedBundle>();
   private readonly outputListeners = new Set<OutputListener>();
-  private readonly ttyIn: tty.ReadStream;
-  private readonly ttyOut: tty.WriteStream;
+  private readonly tty: TtyStreams;
   private line: number[] = [];
   private echo = true;
   private escape: number[] | undefined;
@@ -386,19 +385,18 @@ class KalumaSerialBoard implements SerialBoard {
 
   constructor(
     private readonly pty: PtyPair,
-    private readonly fd: number,
+    fd: number,
     options: SerialBoardOptions,
   ) {
     this.port = pty.toolPath;
     this.flash = options.flash ?? newFlashArea();
     this.area = new ProgramArea(this.flash);
     this.faults = options.faults ?? {};
-    this.ttyIn = new tty.ReadStream(fd);
-    this.ttyIn.setRawMode(true);
-    this.ttyOut = new tty.WriteStream(fd);
-    this.ttyOut.on('error', () => undefined);
-    this.ttyIn.on('error', () => undefined);
-    this.ttyIn.on('data', (chunk: Buffer) => this.receive(new Uint8Array(chunk)));
+    this.tty = ttyStreams(fd);
+    this.tty.input.setRawMode(true);
+    this.tty.output.on('error', () => undefined);
+    this.tty.input.on('error', () => undefined);
+    this.tty.input.on('data', (chunk: Buffer) => this.receive(new Uint8Array(chunk)));
   }
 
   /** Power-on: the banner, then the stored program (Kaluma loads it at boot), else the prompt. */
@@ -461,16 +459,7 @@ class KalumaSerialBoard implements SerialBoard {
       await run.pico?.stop();
     }
     await this.consoleLoop;
-    const closed = (stream: tty.ReadStream | tty.WriteStream): Promise<void> =>
-      new Promise((resolveClose) => (stream.closed ? resolveClose() : stream.once('close', () => resolveClose())));
-    this.ttyIn.destroy();
-    this.ttyOut.destroy();
-    await Promise.all([closed(this.ttyIn), closed(this.ttyOut)]);
-    try {
-      closeSync(this.fd);
-    } catch {
-      // The handles used this descriptor itself (libuv could not reopen the device) and closed it.
-    }
+    await this.tty.close();
     await this.pty.stop();
   }
 
@@ -478,7 +467,7 @@ class KalumaSerialBoard implements SerialBoard {
 
   private send(bytes: Uint8Array | string): void {
     if (this.stopped) return;
-    this.ttyOut.write(Buffer.from(typeof bytes === 'string' ? latin1(bytes) : bytes));
+    this.tty.output.write(Buffer.from(typeof bytes === 'string' ? latin1(bytes) : bytes));
   }
 
   private receive(chunk: Uint8Array): void {
