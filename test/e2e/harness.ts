@@ -184,3 +184,96 @@ function processAlive(pid: number): boolean {
     return false;
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// The Pico board through tools/bridge.ts (test/e2e/pico-bridge.test.ts, pico-flash.test.ts)
+
+export interface BridgeProcess {
+  output(): string;
+  /** SIGINT to its process group; resolves with whether it had to be killed (no exit within 15 s). */
+  stop(): Promise<{ killed: boolean }>;
+}
+
+/** SIGKILL to a process group a test started (it may be gone already). */
+export function killGroup(group: number): void {
+  try {
+    process.kill(-group, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+/** `npm run bridge -- ARGS` in a process group of its own; resolves once vpcd attached the card. */
+export async function startBridge(args: readonly string[], attachTimeoutMs = 120_000): Promise<BridgeProcess> {
+  const child: ChildProcess = spawn('npm', ['run', 'bridge', '--', ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let output = '';
+  const exited = new Promise<void>((resolveExit) => child.on('exit', () => resolveExit()));
+  await new Promise<void>((resolveAttach, rejectAttach) => {
+    const timer = setTimeout(() => {
+      if (child.pid !== undefined) killGroup(child.pid);
+      rejectAttach(new Error(`the bridge did not attach:\n${output}`));
+    }, attachTimeoutMs);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString('utf8');
+      if (output.includes('vpcd: attached')) {
+        clearTimeout(timer);
+        resolveAttach();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      rejectAttach(new Error(`the bridge exited (${code}):\n${output}`));
+    });
+  });
+  return {
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return { killed: false };
+      // npm, its shell, tsx and the bridge: the bridge closes vpcd and the port on SIGINT, then exits.
+      const group = child.pid;
+      process.kill(-group, 'SIGINT');
+      let killed = false;
+      const killer = setTimeout(() => {
+        killed = true;
+        killGroup(group);
+      }, 15_000);
+      await exited;
+      clearTimeout(killer);
+      return { killed };
+    },
+  };
+}
+
+/**
+ * The OpenSC workflow the Pico suites prove on a fresh card: sc-hsm-tool initialises it, pkcs11-tool generates a
+ * P-256 key with id 01 and signs `text` (ECDSA-SHA256), the public key is read back as `public.pem` in `directory`,
+ * and openssl verifies the signature. Throws at the first step that fails, with its output and `context()` (the
+ * bridge's log). Returns the files, for later checks with the same key.
+ */
+export async function initialiseAndSignWithP256(options: {
+  readonly directory: string;
+  readonly soPin: string;
+  readonly pin: string;
+  readonly text: string;
+  readonly context: () => string;
+}): Promise<{ message: string; signature: string; publicPem: string }> {
+  const { directory, soPin, pin, context } = options;
+  const check = (step: string, result: RunResult, succeeded = result.code === 0): void => {
+    if (!succeeded) throw new Error(`${step} failed (exit ${result.code}):\n${result.output}\n${context()}`);
+  };
+  check('sc-hsm-tool --initialize', await run('sc-hsm-tool', ['--initialize', '--so-pin', soPin, '--pin', pin, '--label', 'pico'], { timeoutMs: 120_000 }));
+  check('pkcs11-tool --keypairgen', await pkcs11('--login', '--pin', pin, '--keypairgen', '--key-type', 'EC:prime256v1', '--id', '01', '--label', 'pico-key'));
+  const message = join(directory, 'message.txt');
+  writeFileSync(message, options.text);
+  const signature = join(directory, 'signature.der');
+  check('pkcs11-tool --sign', await pkcs11('--login', '--pin', pin, '--sign', '--id', '01', '-m', 'ECDSA-SHA256', '--signature-format', 'openssl', '-i', message, '-o', signature));
+  const publicDer = join(directory, 'public.der');
+  check('pkcs11-tool --read-object', await pkcs11('--read-object', '--type', 'pubkey', '--id', '01', '-o', publicDer));
+  const publicPem = join(directory, 'public.pem');
+  check('openssl pkey', await run('openssl', ['pkey', '-pubin', '-inform', 'DER', '-in', publicDer, '-out', publicPem]));
+  const verified = await run('openssl', ['dgst', '-sha256', '-verify', publicPem, '-signature', signature, message]);
+  check('openssl dgst -verify', verified, /Verified OK/.test(verified.output));
+  return { message, signature, publicPem };
+}
